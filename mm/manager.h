@@ -1,0 +1,62 @@
+/*
+ * mm manager: the page-state table and everything that changes a guest
+ * page's state: cold tracking, zero-page elimination, zstd compression,
+ * dedup, userfaultfd fault-in, KSM mode, and the discards the balloon asks
+ * for. One manager per VM, always created (reclaim features may be off), so
+ * that the balloon and the reclaim pipeline agree on every page's state.
+ *
+ * This header is the contract between the manager (mm/) and the balloon
+ * (balloon/) and main.c. Functions return 0 or a negative errno.
+ */
+#ifndef MINIVMM_MM_MANAGER_H
+#define MINIVMM_MM_MANAGER_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+struct vm;
+struct mm_manager;
+
+/* Per-4 KiB page states (see ARCHITECTURE.md). */
+enum mm_page_state {
+	MM_PAGE_UNTOUCHED = 0,   /* never written by the guest since boot or deflate */
+	MM_PAGE_RESIDENT,
+	MM_PAGE_ZERO,            /* backing discarded, reads as zero */
+	MM_PAGE_COMPRESSED,      /* in the zstd store */
+	MM_PAGE_SHARED,          /* in the store, content shared with other pages */
+	MM_PAGE_BALLOONED,       /* given to the host through balloon inflation */
+	MM_PAGE_REPORTED,        /* reported free by the guest (free page reporting) */
+};
+
+/*
+ * Creates the manager for vm (vm->mem must exist). opts is the --mm option
+ * string ("zero=on,compress=on,dedup=on,zstd-level=1,cold-age=30,policy=clock,
+ * max-refault-rate=R,ksm=off") or NULL for defaults. On a bad option, err
+ * gets a one-line message naming the option and the accepted values.
+ */
+int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen);
+/* Starts background threads (scanner, fault service); call after vm_load. */
+int mmgr_start(struct vm *vm);
+void mmgr_destroy(struct vm *vm);
+
+/*
+ * The guest gives up [gpa, gpa+len) (4 KiB aligned) through the balloon
+ * (why = MM_PAGE_BALLOONED) or free page reporting (MM_PAGE_REPORTED).
+ * The manager marks the pages and frees their host backing with the
+ * primitive that really frees it; for hugetlb it frees a huge page only once
+ * all its 4 KiB pieces are given up. Returns -EINVAL if the range is not RAM,
+ * -EEXIST if a page in it is already ballooned (nothing changed then).
+ */
+int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_state why);
+
+/* The guest takes [gpa, gpa+len) back (balloon deflate, or a reported page
+ * reused): the pages become ordinary guest memory again. */
+int mmgr_take_back(struct mm_manager *m, uint64_t gpa, uint64_t len);
+
+/* Current state of the page containing gpa; -EINVAL outside RAM. */
+int mmgr_page_state(struct mm_manager *m, uint64_t gpa);
+
+/* Adds the manager's figures to a query-memory-manager reply object. */
+void mmgr_query(struct mm_manager *m, json_t *obj);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * The VM: /dev/kvm, capability checks, the in-kernel irqchip, memslots,
+ * devices' interrupt and notification plumbing, and the VM's lifetime.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define KVM_TSS_ADDR        0xfffbd000ULL
+#define KVM_IDENTITY_ADDR   0xfffbc000ULL
+
+struct kvm_cap_req {
+	int cap;
+	const char *name;
+};
+
+/* Every capability minivmm depends on; checked up front so a missing one is
+ * a clear message, not an obscure ioctl failure later. */
+static const struct kvm_cap_req required_caps[] = {
+	{ KVM_CAP_IRQCHIP,        "KVM_CAP_IRQCHIP (in-kernel interrupt controller)" },
+	{ KVM_CAP_USER_MEMORY,    "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR,   "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID,      "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_MP_STATE,       "KVM_CAP_MP_STATE" },
+	{ KVM_CAP_IRQFD,          "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IOEVENTFD,      "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+};
+
+static void exit_port_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct vm *vm = opaque;
+
+	if (!is_write) {
+		memset(data, 0, len);
+		return;
+	}
+	vm_request_exit(vm, data[0]);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int ret, i;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->mem.fd = -1;
+	vm->pio.name = "pio";
+	vm->mmio.name = "mmio";
+	vm->start_ns = now_ns();
+	atomic_store(&vm->state, VM_RUNNING);
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		if (errno == ENOENT)
+			snprintf(err, errlen, "/dev/kvm does not exist: this host has no KVM "
+				 "(load the kvm_intel or kvm_amd module, or enable virtualization in the firmware)");
+		else if (errno == EACCES || errno == EPERM)
+			snprintf(err, errlen, "permission denied opening /dev/kvm: run as root or add "
+				 "your user to the 'kvm' group");
+		else
+			snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+		return ret;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_VERSION) {
+		snprintf(err, errlen, "/dev/kvm speaks KVM API %d, minivmm needs %d", ret, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (i = 0; i < (int)ARRAY_SIZE(required_caps); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			snprintf(err, errlen, "this KVM lacks %s, which minivmm needs", required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	vm->max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (vm->max_vcpus <= 0)
+		vm->max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (vm->max_vcpus <= 0)
+		vm->max_vcpus = 4;
+	if (vm->max_vcpus > 64)  /* the boot protocol's and the guest's limit */
+		vm->max_vcpus = 64;
+	if (cfg->nr_cpus < 1 || cfg->nr_cpus > vm->max_vcpus) {
+		snprintf(err, errlen, "--cpus %d is out of range: this host allows 1 to %d vCPUs",
+			 cfg->nr_cpus, vm->max_vcpus);
+		return -EINVAL;
+	}
+	vm->run_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_mmap_size < (int)sizeof(struct kvm_run)) {
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+		return -EIO;
+	}
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "KVM_CREATE_VM failed: %s", strerror(errno));
+		return ret;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the in-kernel irqchip: %s", strerror(errno));
+		return ret;
+	}
+	{
+		uint64_t ident = KVM_IDENTITY_ADDR;
+		/* only meaningful on Intel; harmless to fail elsewhere */
+		(void)ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
+	}
+
+	ret = mm_create(&vm->mem, &cfg->mem, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = vm->mem.regions[i].gpa,
+			.memory_size = vm->mem.regions[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.regions[i].hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot give guest RAM to KVM (slot %d): %s", i, strerror(errno));
+			return ret;
+		}
+	}
+
+	vm->stats = kvm_stats_open(vm->vm_fd);
+	if (!vm->stats)
+		log_info("kvm", "binary statistics unavailable (%s): --stats will be partial",
+			 strerror(errno));
+
+	vm->loop = loop_new();
+	if (!vm->loop) {
+		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	ret = io_bus_register(&vm->pio, MINIVMM_EXIT_PORT, 4, exit_port_io, vm, "exit-port");
+	if (!ret)
+		ret = uart_init(vm);
+	if (ret) {
+		snprintf(err, errlen, "cannot register built-in devices: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int vm_load(struct vm *vm, char *err, size_t errlen)
+{
+	struct elf_image img;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret, i;
+
+	ret = read_file(vm->cfg.image, &buf, &len, err, errlen);
+	if (ret)
+		return ret;
+	ret = elf_load(&vm->mem, buf, len, &img, err, errlen);
+	free(buf);
+	if (ret)
+		return ret;
+	vm->entry = img.entry;
+	vm->kernel_start = img.lo;
+	vm->kernel_end = img.hi;
+
+	vm->nr_cpus = vm->cfg.nr_cpus;
+	vm->vcpus = calloc((size_t)vm->nr_cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret) {
+			snprintf(err, errlen, "cannot create vCPU %d: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	/* boot info needs the TSC rate, known once a vCPU exists */
+	ret = boot_setup(vm, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_setup_regs(&vm->vcpus[i]);
+		if (ret) {
+			snprintf(err, errlen, "cannot set up vCPU %d registers: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	int i, ret;
+
+	for (i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_start(&vm->vcpus[i]);
+		if (ret) {
+			vm_request_exit(vm, 1);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_request_exit(struct vm *vm, int status)
+{
+	int expected = VM_RUNNING, i;
+
+	if (!atomic_compare_exchange_strong(&vm->state, &expected, VM_SHUTTING_DOWN))
+		return;
+	atomic_store(&vm->exit_status, status);
+	for (i = 0; i < vm->nr_cpus; i++) {
+		struct vcpu *cpu = &vm->vcpus[i];
+
+		if (cpu->run)
+			cpu->run->immediate_exit = 1;
+		if (cpu->started && !pthread_equal(cpu->thread, pthread_self()))
+			pthread_kill(cpu->thread, SIGUSR1);
+	}
+	if (vm->loop)
+		loop_stop(vm->loop);
+}
+
+void vm_join(struct vm *vm)
+{
+	int i;
+
+	for (i = 0; i < vm->nr_cpus; i++) {
+		if (vm->vcpus[i].started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].started = false;
+		}
+	}
+}
+
+void vm_destroy(struct vm *vm)
+{
+	int i;
+
+	for (i = 0; vm->vcpus && i < vm->nr_cpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	if (vm->stats)
+		kvm_stats_close(vm->stats);
+	vm->stats = NULL;
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	mm_destroy(&vm->mem);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
+	if (vm->loop)
+		loop_free(vm->loop);
+	vm->loop = NULL;
+	io_bus_free(&vm->pio);
+	io_bus_free(&vm->mmio);
+	uart_destroy(vm);
+}
+
+int vm_set_irq(struct vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+int vm_irqfd(struct vm *vm, int efd, uint32_t gsi)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)efd, .gsi = gsi };
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr, .len = len, .fd = efd,
+		.datamatch = datamatch < 0 ? 0 : (uint64_t)datamatch,
+		.flags = datamatch < 0 ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi)
+{
+	struct bootinfo_dev *d;
+
+	/* IOAPIC has 24 inputs; keep device lines below that */
+	if (vm->nr_devs >= BOOTINFO_MAX_DEV || MINIVMM_IRQ_BASE + vm->nr_devs >= 24)
+		return -ENOSPC;
+	d = &vm->devs[vm->nr_devs];
+	d->type = BOOTINFO_DEV_VIRTIO_MMIO;
+	d->device_id = device_id;
+	d->base = MINIVMM_MMIO_BASE + (uint64_t)vm->nr_devs * MINIVMM_MMIO_STRIDE;
+	d->size = MINIVMM_MMIO_STRIDE;
+	d->irq = MINIVMM_IRQ_BASE + (uint32_t)vm->nr_devs;
+	vm->nr_devs++;
+	*base = d->base;
+	*gsi = d->irq;
+	return 0;
+}

@@ -1,0 +1,144 @@
+/*
+ * The ELF64 x86-64 loader. The image is untrusted input: every header,
+ * table and segment bound is checked before anything is copied, and a
+ * segment must land entirely inside guest RAM.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define IMAGE_MAX (1ULL << 30)
+
+int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	uint8_t *b;
+	size_t got = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open guest image %s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "guest image %s is not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > IMAGE_MAX) {
+		snprintf(err, errlen, "guest image %s is larger than 1 GiB", path);
+		close(fd);
+		return -EFBIG;
+	}
+	b = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!b) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			snprintf(err, errlen, "cannot read guest image %s: %s", path,
+				 n < 0 ? strerror(errno) : "unexpected end of file");
+			free(b);
+			close(fd);
+			return ret;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*buf = b;
+	*len = got;
+	return 0;
+}
+
+static bool range_in(uint64_t off, uint64_t size, uint64_t total)
+{
+	return off <= total && size <= total - off;
+}
+
+int elf_load(struct guest_mem *gm, const uint8_t *buf, size_t len,
+	     struct elf_image *img, char *err, size_t errlen)
+{
+	Elf64_Ehdr eh;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	int loaded = 0;
+
+	if (len < sizeof(eh)) {
+		snprintf(err, errlen, "guest image is truncated: %zu bytes is smaller than an ELF header", len);
+		return -ENOEXEC;
+	}
+	memcpy(&eh, buf, sizeof(eh));
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+		snprintf(err, errlen, "guest image is not an ELF file (build it with 'make', or pass build/guest.img)");
+		return -ENOEXEC;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_machine != EM_X86_64) {
+		snprintf(err, errlen, "guest image is not a 64-bit little-endian x86-64 ELF file");
+		return -ENOEXEC;
+	}
+	if (eh.e_type != ET_EXEC) {
+		snprintf(err, errlen, "guest image is not a static executable (ELF type %u)", eh.e_type);
+		return -ENOEXEC;
+	}
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
+	    !range_in(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len)) {
+		snprintf(err, errlen, "guest image is truncated or corrupt: program headers lie outside the file");
+		return -ENOEXEC;
+	}
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		void *dst;
+
+		memcpy(&ph, buf + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+			continue;
+		if (ph.p_filesz > ph.p_memsz || !range_in(ph.p_offset, ph.p_filesz, len)) {
+			snprintf(err, errlen, "guest image is truncated or corrupt: segment %d "
+				 "(file offset 0x%llx, %llu bytes) lies outside the file", i,
+				 (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz);
+			return -ENOEXEC;
+		}
+		dst = mm_gpa_to_hva(gm, ph.p_paddr, ph.p_memsz);
+		if (!dst || ph.p_paddr < MINIVMM_KERNEL_BASE) {
+			snprintf(err, errlen, "guest image segment %d at 0x%llx-0x%llx is outside guest RAM "
+				 "(RAM for images is 0x%llx-0x%llx; raise --mem or relink the image)", i,
+				 (unsigned long long)ph.p_paddr,
+				 (unsigned long long)(ph.p_paddr + ph.p_memsz),
+				 (unsigned long long)MINIVMM_KERNEL_BASE,
+				 (unsigned long long)gm->regions[0].size);
+			return -ERANGE;
+		}
+		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
+		memset((uint8_t *)dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		if (ph.p_paddr < lo)
+			lo = ph.p_paddr;
+		if (ph.p_paddr + ph.p_memsz > hi)
+			hi = ph.p_paddr + ph.p_memsz;
+		loaded++;
+	}
+	if (!loaded) {
+		snprintf(err, errlen, "guest image has no loadable segment");
+		return -ENOEXEC;
+	}
+	if (eh.e_entry < lo || eh.e_entry >= hi) {
+		snprintf(err, errlen, "guest image entry point 0x%llx is outside its loaded segments",
+			 (unsigned long long)eh.e_entry);
+		return -ENOEXEC;
+	}
+	img->entry = eh.e_entry;
+	img->lo = lo;
+	img->hi = hi;
+	return 0;
+}

@@ -1,0 +1,277 @@
+/*
+ * minivmm's command line: parse options, build the VM and its devices,
+ * run the main event loop until the guest exits or the user stops it,
+ * then print the summary. The only place that exits the process.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "vmm.h"
+#include "qmp.h"
+#include "../mm/manager.h"
+#include "../balloon/balloon.h"
+
+static const char usage_text[] =
+"Usage: minivmm [OPTIONS] IMAGE\n"
+"Boot the x86-64 ELF kernel IMAGE (for example build/guest.img) in a KVM virtual machine.\n"
+"\n"
+"Guest:\n"
+"  -m, --mem SIZE            guest RAM, with a K/M/G suffix (default 256M); RAM above 3G\n"
+"                            is placed above the 32-bit MMIO hole, at 4G\n"
+"  -c, --cpus N              number of vCPUs (default 1)\n"
+"  -a, --append STRING       guest command line, e.g. \"workload=fill size=64M\"\n"
+"      --guest-pages SIZE    leaf size of the guest's identity page tables: 4K, 2M or 1G\n"
+"                            (default 2M)\n"
+"\n"
+"Memory backing:\n"
+"      --mem-backing TYPE    anon (4 KiB pages), thp (transparent huge pages), memfd\n"
+"                            (shared memory), hugetlb (reserved huge pages); default thp\n"
+"      --hugepage-size SIZE  huge page size for hugetlb: 2M or 1G (default 2M)\n"
+"      --prealloc            allocate all guest RAM at start\n"
+"      --mm OPTIONS          memory manager: zero=on,compress=on,dedup=on,zstd-level=N,\n"
+"                            cold-age=SECONDS,policy=clock|2q,max-refault-rate=R,ksm=on|off\n"
+"\n"
+"Devices and control:\n"
+"      --balloon OPTIONS     virtio-balloon: deflate-on-oom=on|off,free-page-reporting=on|off,\n"
+"                            stats-period=SECONDS (the balloon is on by default)\n"
+"      --no-balloon          no balloon device\n"
+"      --qmp unix:PATH       QMP monitor on a unix socket (see minivmm-ctl)\n"
+"\n"
+"Output:\n"
+"      --stats               print a memory and KVM statistics summary at exit\n"
+"  -v, --verbose             more log lines (repeat for debug)\n"
+"  -q, --quiet               errors only\n"
+"  -h, --help                this text\n"
+"  -V, --version             version\n"
+"\n"
+"The guest's serial console goes to standard output. The VM exits with the\n"
+"status the guest writes to its exit port; SIGINT or SIGTERM stop it cleanly.\n";
+
+enum {
+	OPT_GUEST_PAGES = 256, OPT_BACKING, OPT_HPSIZE, OPT_PREALLOC, OPT_MM,
+	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS,
+};
+
+static const struct option long_opts[] = {
+	{ "mem",           required_argument, NULL, 'm' },
+	{ "cpus",          required_argument, NULL, 'c' },
+	{ "append",        required_argument, NULL, 'a' },
+	{ "guest-pages",   required_argument, NULL, OPT_GUEST_PAGES },
+	{ "mem-backing",   required_argument, NULL, OPT_BACKING },
+	{ "hugepage-size", required_argument, NULL, OPT_HPSIZE },
+	{ "prealloc",      no_argument,       NULL, OPT_PREALLOC },
+	{ "mm",            required_argument, NULL, OPT_MM },
+	{ "balloon",       required_argument, NULL, OPT_BALLOON },
+	{ "no-balloon",    no_argument,       NULL, OPT_NO_BALLOON },
+	{ "qmp",           required_argument, NULL, OPT_QMP },
+	{ "stats",         no_argument,       NULL, OPT_STATS },
+	{ "verbose",       no_argument,       NULL, 'v' },
+	{ "quiet",         no_argument,       NULL, 'q' },
+	{ "help",          no_argument,       NULL, 'h' },
+	{ "version",       no_argument,       NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("minivmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static uint64_t size_arg(const char *opt, const char *s)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) < 0)
+		die("%s '%s' is not a size: use a number with an optional K, M or G suffix, e.g. 512M", opt, s);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct vm_config *cfg)
+{
+	const char *bad;
+	int c;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem.ram_size = 256ULL << 20;
+	cfg->mem.backing = MM_BACKING_THP;
+	cfg->mem.hugepage_size = 2ULL << 20;
+	cfg->nr_cpus = 1;
+	cfg->guest_page_size = GUEST_PAGES_2M;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:c:a:vqhV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			cfg->mem.ram_size = size_arg("--mem", optarg);
+			break;
+		case 'c': {
+			char *end;
+			long n;
+
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > 1024)
+				die("--cpus '%s' is not valid: give a number of vCPUs from 1 up", optarg);
+			cfg->nr_cpus = (int)n;
+			break;
+		}
+		case 'a':
+			cfg->append = optarg;
+			break;
+		case OPT_GUEST_PAGES: {
+			uint64_t v = size_arg("--guest-pages", optarg);
+
+			if (v != GUEST_PAGES_4K && v != GUEST_PAGES_2M && v != GUEST_PAGES_1G)
+				die("--guest-pages '%s' is not valid: use 4K, 2M or 1G", optarg);
+			cfg->guest_page_size = v;
+			break;
+		}
+		case OPT_BACKING:
+			if (mm_backing_parse(optarg, &cfg->mem.backing) < 0)
+				die("--mem-backing '%s' is not valid: use anon, thp, memfd or hugetlb", optarg);
+			break;
+		case OPT_HPSIZE:
+			cfg->mem.hugepage_size = size_arg("--hugepage-size", optarg);
+			if (cfg->mem.hugepage_size != (2ULL << 20) && cfg->mem.hugepage_size != (1ULL << 30))
+				die("--hugepage-size '%s' is not valid: use 2M or 1G", optarg);
+			break;
+		case OPT_PREALLOC:
+			cfg->mem.prealloc = true;
+			break;
+		case OPT_MM:
+			cfg->mm_opts = optarg;
+			break;
+		case OPT_BALLOON:
+			cfg->balloon_opts = optarg;
+			break;
+		case OPT_NO_BALLOON:
+			cfg->no_balloon = true;
+			break;
+		case OPT_QMP:
+			cfg->qmp_path = optarg;
+			break;
+		case OPT_STATS:
+			cfg->stats = true;
+			break;
+		case 'v':
+			vmm_log_level++;
+			break;
+		case 'q':
+			vmm_log_level = 0;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("minivmm %s\n", MINIVMM_VERSION);
+			exit(0);
+		case ':':
+			die("option '%s' needs a value; see 'minivmm --help'", argv[optind - 1]);
+		default:
+			bad = argv[optind - 1];
+			if (optopt && !(bad[0] == '-' && bad[1] == '-'))
+				die("unknown option '-%c'; see 'minivmm --help'", optopt);
+			die("unknown option '%s'; see 'minivmm --help'", bad);
+		}
+	}
+	if (optind >= argc)
+		die("no guest image given: minivmm [OPTIONS] IMAGE, e.g. minivmm --mem 256M build/guest.img");
+	if (optind + 1 < argc)
+		die("more than one guest image given ('%s' and '%s'); options go before the image",
+		    argv[optind], argv[optind + 1]);
+	cfg->image = argv[optind];
+	if (cfg->mem.ram_size < (2ULL << 20) || cfg->mem.ram_size % 4096)
+		die("--mem is not valid: give at least 2M, a multiple of 4K (e.g. --mem 256M)");
+	if (cfg->mem.backing != MM_BACKING_HUGETLB && cfg->mem.hugepage_size != (2ULL << 20))
+		die("--hugepage-size only applies to --mem-backing hugetlb");
+	if (cfg->qmp_path && strncmp(cfg->qmp_path, "unix:", 5) == 0)
+		cfg->qmp_path += 5;
+}
+
+/* SIGINT and SIGTERM arrive on the main loop through a signalfd. */
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+	int fd = vm->sig_fd;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("vmm", "%s: stopping the VM", strsignal((int)si.ssi_signo));
+	vm_request_exit(vm, 0);
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	static struct vm vm;
+	char err[512] = "";
+	sigset_t sigs;
+	int ret, status;
+
+	parse_args(argc, argv, &cfg);
+
+	/* every thread inherits the block; only the signalfd sees these */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = vm_create(&vm, &cfg, err, sizeof(err));
+	if (!ret)
+		ret = mmgr_create(&vm, cfg.mm_opts, err, sizeof(err));
+	if (!ret && !cfg.no_balloon)
+		ret = balloon_create(&vm, cfg.balloon_opts, err, sizeof(err));
+	if (!ret && cfg.qmp_path)
+		ret = qmp_server_create(&vm, cfg.qmp_path, err, sizeof(err));
+	if (!ret)
+		ret = vm_load(&vm, err, sizeof(err));
+	if (!ret)
+		ret = mmgr_start(&vm);
+	if (ret) {
+		fprintf(stderr, "minivmm: %s\n", err[0] ? err : strerror(-ret));
+		return 1;
+	}
+
+	sigdelset(&sigs, SIGUSR1);
+	vm.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vm.sig_fd < 0 || loop_add(vm.loop, vm.sig_fd, EPOLLIN, on_signal, &vm) < 0) {
+		fprintf(stderr, "minivmm: cannot watch signals: %s\n", strerror(errno));
+		return 1;
+	}
+
+	ret = vm_start(&vm);
+	if (ret)
+		fprintf(stderr, "minivmm: cannot start vCPUs: %s\n", strerror(-ret));
+	else
+		loop_run(vm.loop);
+	vm_join(&vm);
+	status = atomic_load(&vm.exit_status);
+
+	if (cfg.stats)
+		vm_print_summary(&vm, stderr);
+	qmp_server_destroy(&vm);
+	if (vm.balloon)
+		balloon_destroy(&vm);
+	mmgr_destroy(&vm);
+	loop_del(vm.loop, vm.sig_fd);
+	close(vm.sig_fd);
+	vm_destroy(&vm);
+	return ret ? 1 : status;
+}

@@ -1,0 +1,304 @@
+/*
+ * vCPUs: creation, the long-mode entry state, and the run loop. One thread
+ * per vCPU runs KVM_RUN and one flat switch over the exit reason; port and
+ * MMIO accesses go to the registration tables.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define CR0_PE (1u << 0)
+#define CR0_MP (1u << 1)
+#define CR0_ET (1u << 4)
+#define CR0_NE (1u << 5)
+#define CR0_WP (1u << 16)
+#define CR0_PG (1u << 31)
+#define CR4_PAE        (1u << 5)
+#define CR4_PGE        (1u << 7)
+#define CR4_OSFXSR     (1u << 9)
+#define CR4_OSXMMEXCPT (1u << 10)
+#define EFER_LME (1u << 8)
+#define EFER_LMA (1u << 10)
+
+static void set_cpuid(struct vcpu *cpu)
+{
+	int n = 128;
+	struct kvm_cpuid2 *c;
+
+	for (;;) {
+		c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
+		if (!c)
+			return;
+		c->nent = (uint32_t)n;
+		if (ioctl(cpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		free(c);
+		if (errno != E2BIG || n > 4096)
+			return;
+		n *= 2;
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		/* each vCPU reports its own APIC id */
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffffu) | ((uint32_t)cpu->index << 24);
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = (uint32_t)cpu->index;
+	}
+	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) < 0)
+		log_err("vcpu", "cpu %d: KVM_SET_CPUID2: %s", cpu->index, strerror(errno));
+	free(c);
+}
+
+int vcpu_create(struct vm *vm, struct vcpu *cpu, int index)
+{
+	void *run;
+
+	cpu->vm = vm;
+	cpu->index = index;
+	cpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (cpu->fd < 0)
+		return -errno;
+	run = mmap(NULL, (size_t)vm->run_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu->fd, 0);
+	if (run == MAP_FAILED)
+		return -errno;
+	cpu->run = run;
+	set_cpuid(cpu);
+	cpu->stats = kvm_stats_open(cpu->fd);
+	if (index == 0) {
+		int khz = ioctl(cpu->fd, KVM_GET_TSC_KHZ, 0);
+
+		vm->tsc_khz = khz > 0 ? (uint64_t)khz : 0;
+	}
+	return 0;
+}
+
+int vcpu_setup_regs(struct vcpu *cpu)
+{
+	struct vm *vm = cpu->vm;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
+		.present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1,
+	};
+	struct kvm_segment data = {
+		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+
+	if (ioctl(cpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	sregs.cs = code;
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.gdt.base = BOOT_GDT_GPA;
+	sregs.gdt.limit = 3 * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	/* a present busy 64-bit TSS keeps VM entry checks happy until the guest loads its own */
+	sregs.tr.selector = 0;
+	sregs.tr.base = 0;
+	sregs.tr.limit = 0x67;
+	sregs.tr.type = 11;
+	sregs.tr.present = 1;
+	sregs.tr.s = 0;
+	sregs.cr3 = vm->pml4_gpa;
+	sregs.cr4 = CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	sregs.efer = EFER_LME | EFER_LMA;
+	if (ioctl(cpu->fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = vm->entry;
+	regs.rflags = 0x2;
+	regs.rdi = BOOTINFO_GPA;
+	regs.rsi = (uint64_t)cpu->index;
+	if (ioctl(cpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+
+	/* with the in-kernel LAPIC, application processors would wait for INIT/SIPI;
+	 * the boot contract starts every vCPU at the entry point at once */
+	if (cpu->index != 0) {
+		struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+
+		if (ioctl(cpu->fd, KVM_SET_MP_STATE, &mp) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+void vcpu_dump(struct vcpu *cpu, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(cpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(cpu->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(out, "vcpu %d: cannot read registers: %s\n", cpu->index, strerror(errno));
+		return;
+	}
+	fprintf(out,
+		"vcpu %d registers:\n"
+		"  rip %016llx rsp %016llx rflags %016llx\n"
+		"  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
+		"  rsi %016llx rdi %016llx rbp %016llx\n"
+		"  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
+		"  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
+		"  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n"
+		"  cs %04x ss %04x cpl %d\n",
+		cpu->index, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx,
+		r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
+		s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.ss.selector, s.cs.dpl);
+}
+
+/* A vCPU stops the whole VM on anything it cannot continue from. */
+static void vcpu_fail(struct vcpu *cpu, const char *fmt, const char *what, unsigned long long v)
+{
+	log_err("vcpu", fmt, cpu->index, what, v);
+	vcpu_dump(cpu, stderr);
+	vm_request_exit(cpu->vm, 1);
+}
+
+static void handle_io(struct vcpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	uint8_t *p = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint32_t i;
+
+	cpu->exits_io++;
+	for (i = 0; i < run->io.count; i++, p += run->io.size) {
+		if (io_bus_dispatch(&cpu->vm->pio, run->io.port, p, run->io.size, is_write) < 0) {
+			/* unclaimed ports read as all ones, as on a PC */
+			if (!is_write)
+				memset(p, 0xff, run->io.size);
+			log_debug("vcpu", "cpu %d: unclaimed port 0x%x %s", cpu->index,
+				  run->io.port, is_write ? "write" : "read");
+		}
+	}
+}
+
+static void handle_mmio(struct vcpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	uint32_t len = run->mmio.len;
+
+	cpu->exits_mmio++;
+	if (len > sizeof(run->mmio.data))
+		len = sizeof(run->mmio.data);
+	if (io_bus_dispatch(&cpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+			    run->mmio.is_write) < 0) {
+		if (!run->mmio.is_write)
+			memset(run->mmio.data, 0xff, len);
+		log_debug("vcpu", "cpu %d: unclaimed MMIO 0x%llx %s", cpu->index,
+			  (unsigned long long)run->mmio.phys_addr, run->mmio.is_write ? "write" : "read");
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *cpu = arg;
+	struct vm *vm = cpu->vm;
+	struct kvm_run *run = cpu->run;
+	sigset_t set;
+
+	/* SIGUSR1 kicks this thread out of KVM_RUN; all other signals go to main */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (atomic_load(&vm->state) == VM_RUNNING) {
+		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vcpu_fail(cpu, "cpu %d: %s failed: errno %llu", "KVM_RUN", (unsigned long long)errno);
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(cpu);
+			break;
+		case KVM_EXIT_MMIO:
+			handle_mmio(cpu);
+			break;
+		case KVM_EXIT_INTR:
+			cpu->exits_other++;
+			break;
+		case KVM_EXIT_HLT:
+			/* only without in-kernel LAPIC; treat as a stop of this vCPU */
+			log_info("vcpu", "cpu %d halted", cpu->index);
+			goto out;
+		case KVM_EXIT_SHUTDOWN:
+			vcpu_fail(cpu, "cpu %d: %s (triple fault) %llu", "guest shutdown", 0);
+			goto out;
+		case KVM_EXIT_SYSTEM_EVENT:
+			vcpu_fail(cpu, "cpu %d: %s type %llu", "system event",
+				  (unsigned long long)run->system_event.type);
+			goto out;
+		case KVM_EXIT_FAIL_ENTRY:
+			vcpu_fail(cpu, "cpu %d: %s, hardware reason 0x%llx", "VM entry failed",
+				  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			goto out;
+		case KVM_EXIT_INTERNAL_ERROR:
+			vcpu_fail(cpu, "cpu %d: %s, suberror %llu (1 = instruction emulation failed)",
+				  "KVM internal error", (unsigned long long)run->internal.suberror);
+			goto out;
+		default:
+			vcpu_fail(cpu, "cpu %d: %s %llu", "unhandled exit reason",
+				  (unsigned long long)run->exit_reason);
+			goto out;
+		}
+	}
+out:
+	if (atomic_fetch_sub(&vm->vcpus_running, 1) == 1)
+		vm_request_exit(vm, 0);
+	return NULL;
+}
+
+static void sigusr1_noop(int sig)
+{
+	(void)sig;
+}
+
+int vcpu_start(struct vcpu *cpu)
+{
+	static bool handler_set;
+	int ret;
+
+	if (!handler_set) {
+		struct sigaction sa = { .sa_handler = sigusr1_noop };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);  /* no SA_RESTART: KVM_RUN returns EINTR */
+		handler_set = true;
+	}
+	atomic_fetch_add(&cpu->vm->vcpus_running, 1);
+	ret = pthread_create(&cpu->thread, NULL, vcpu_thread, cpu);
+	if (ret) {
+		atomic_fetch_sub(&cpu->vm->vcpus_running, 1);
+		return -ret;
+	}
+	cpu->started = true;
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *cpu)
+{
+	if (cpu->stats)
+		kvm_stats_close(cpu->stats);
+	cpu->stats = NULL;
+	if (cpu->run)
+		munmap(cpu->run, (size_t)cpu->vm->run_mmap_size);
+	cpu->run = NULL;
+	if (cpu->fd > 0)
+		close(cpu->fd);
+	cpu->fd = -1;
+}
