@@ -158,15 +158,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 int vm_load(struct vm *vm, char *err, size_t errlen)
 {
 	struct elf_image img;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	int ret, i;
 
-	ret = read_file(vm->cfg.image, &buf, &len, err, errlen);
-	if (ret)
-		return ret;
-	ret = elf_load(&vm->mem, buf, len, &img, err, errlen);
-	free(buf);
+	ret = elf_load(&vm->mem, vm->cfg.image_buf, vm->cfg.image_len, &img, err, errlen);
 	if (ret)
 		return ret;
 	vm->entry = img.entry;

@@ -205,6 +205,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 /* SIGINT and SIGTERM arrive on the main loop through a signalfd. */
 static void on_signal(void *opaque, uint32_t events)
 {
+	(void)events;
 	struct vm *vm = opaque;
 	struct signalfd_siginfo si;
 	int fd = vm->sig_fd;
@@ -224,6 +225,18 @@ int main(int argc, char **argv)
 	int ret, status;
 
 	parse_args(argc, argv, &cfg);
+	/* the image is the user's input: complain about it before touching KVM */
+	{
+		uint8_t *buf;
+		size_t len;
+
+		if (read_file(cfg.image, &buf, &len, err, sizeof(err)) < 0) {
+			fprintf(stderr, "minivmm: %s\n", err);
+			return 1;
+		}
+		cfg.image_buf = buf;
+		cfg.image_len = len;
+	}
 
 	/* every thread inherits the block; only the signalfd sees these */
 	sigemptyset(&sigs);
@@ -246,14 +259,15 @@ int main(int argc, char **argv)
 		ret = mmgr_start(&vm);
 	if (ret) {
 		fprintf(stderr, "minivmm: %s\n", err[0] ? err : strerror(-ret));
-		return 1;
+		goto out;
 	}
 
 	sigdelset(&sigs, SIGUSR1);
 	vm.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (vm.sig_fd < 0 || loop_add(vm.loop, vm.sig_fd, EPOLLIN, on_signal, &vm) < 0) {
+		ret = -errno;
 		fprintf(stderr, "minivmm: cannot watch signals: %s\n", strerror(errno));
-		return 1;
+		goto out;
 	}
 
 	ret = vm_start(&vm);
@@ -262,16 +276,21 @@ int main(int argc, char **argv)
 	else
 		loop_run(vm.loop);
 	vm_join(&vm);
-	status = atomic_load(&vm.exit_status);
-
 	if (cfg.stats)
 		vm_print_summary(&vm, stderr);
+out:
+	/* one teardown for every path, so a failed start leaks nothing either */
+	status = atomic_load(&vm.exit_status);
 	qmp_server_destroy(&vm);
 	if (vm.balloon)
 		balloon_destroy(&vm);
-	mmgr_destroy(&vm);
-	loop_del(vm.loop, vm.sig_fd);
-	close(vm.sig_fd);
+	if (vm.mgr)
+		mmgr_destroy(&vm);
+	if (vm.sig_fd > 0) {
+		loop_del(vm.loop, vm.sig_fd);
+		close(vm.sig_fd);
+	}
 	vm_destroy(&vm);
+	free((void *)cfg.image_buf);
 	return ret ? 1 : status;
 }

@@ -94,6 +94,8 @@ enum guest_page_size { GUEST_PAGES_4K = 4096, GUEST_PAGES_2M = 2 << 20, GUEST_PA
 
 struct vm_config {
 	const char *image;
+	const uint8_t *image_buf;  /* the image file, read before anything else */
+	size_t image_len;
 	struct mm_config mem;
 	int nr_cpus;
 	uint64_t guest_page_size;

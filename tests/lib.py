@@ -1,0 +1,328 @@
+"""Helpers for minivmm's integration tests: start real VMs on /dev/kvm, talk
+QMP to them, reserve huge pages (always restoring the pool), parse the
+summary. Tests are plain functions named test_* in tests/integration/*.py;
+raise Skip("reason") when the machine lacks a facility."""
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+# Tests run the AddressSanitizer/UBSan build unless MINIVMM names another binary.
+MINIVMM = os.environ.get("MINIVMM") or (
+    os.path.join(BUILD, "asan", "minivmm")
+    if os.path.exists(os.path.join(BUILD, "asan", "minivmm"))
+    else os.path.join(BUILD, "minivmm"))
+CTL = os.path.join(BUILD, "minivmm-ctl")
+GUEST = os.path.join(BUILD, "guest.img")
+TOOLS = os.path.join(BUILD, "tests")
+
+SAN_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=98",
+}
+
+
+class Skip(Exception):
+    """The test cannot run on this machine; the message says why."""
+
+
+def env():
+    e = dict(os.environ)
+    e.update(SAN_ENV)
+    return e
+
+
+def run_vm(args, append=None, timeout=120, image=None):
+    """Runs minivmm to completion: returns (status, stdout, stderr)."""
+    cmd = [MINIVMM] + list(args)
+    if append is not None:
+        cmd += ["--append", append]
+    cmd.append(image or GUEST)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+    return p.returncode, p.stdout, p.stderr
+
+
+def check_sanitizers(stderr):
+    """Fails on any sanitizer report in a VMM's stderr."""
+    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+        assert marker not in stderr, "sanitizer report:\n" + stderr[-4000:]
+
+
+class Vm:
+    """A running minivmm with its output in files (no pipe can fill up)."""
+
+    def __init__(self, args, append=None, qmp=True, image=None):
+        self.dir = tempfile.mkdtemp(prefix="minivmm-test-")
+        self.qmp_path = os.path.join(self.dir, "qmp.sock") if qmp else None
+        cmd = [MINIVMM] + list(args)
+        if qmp:
+            cmd += ["--qmp", "unix:" + self.qmp_path]
+        if append is not None:
+            cmd += ["--append", append]
+        cmd.append(image or GUEST)
+        self.cmd = cmd
+        self.out_path = os.path.join(self.dir, "stdout")
+        self.err_path = os.path.join(self.dir, "stderr")
+        self._out = open(self.out_path, "w")
+        self._err = open(self.err_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err,
+                                     stdin=subprocess.DEVNULL, env=env())
+        self.status = None
+        if qmp:
+            deadline = time.time() + 30
+            while not os.path.exists(self.qmp_path):
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError("VM did not open its QMP socket: %s\n%s"
+                                         % (self.stderr(), self.stdout()[-2000:]))
+                time.sleep(0.02)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stdout(self):
+        with open(self.out_path) as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=60):
+        """Waits until the console shows a line matching pattern; returns the match."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.time() + timeout
+        while True:
+            m = rx.search(self.stdout())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                m = rx.search(self.stdout())
+                if m:
+                    return m
+                raise AssertionError("VM exited (status %s) before printing /%s/:\n%s\n%s"
+                                     % (self.proc.returncode, pattern, self.stdout()[-3000:],
+                                        self.stderr()[-3000:]))
+            if time.time() > deadline:
+                raise AssertionError("timed out waiting for /%s/; console:\n%s"
+                                     % (pattern, self.stdout()[-3000:]))
+            time.sleep(0.05)
+
+    def qmp(self):
+        return Qmp(self.qmp_path)
+
+    def wait(self, timeout=60):
+        """Waits for exit; returns (status, stdout)."""
+        try:
+            self.status = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("VM did not exit within %ss; console:\n%s"
+                                 % (timeout, self.stdout()[-3000:]))
+        self._out.close()
+        self._err.close()
+        check_sanitizers(self.stderr())
+        return self.status, self.stdout()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        """Quits through QMP (or kills) and cleans up; safe to call twice."""
+        if self.proc.poll() is None and self.qmp_path:
+            with contextlib.suppress(Exception):
+                q = self.qmp()
+                q.cmd("quit")
+                q.close()
+                self.proc.wait(timeout=20)
+        self.kill()
+        with contextlib.suppress(Exception):
+            self._out.close()
+            self._err.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def start_vm(args, append=None, qmp=True, image=None):
+    return Vm(args, append=append, qmp=qmp, image=image)
+
+
+class QmpError(Exception):
+    def __init__(self, reply):
+        self.reply = reply
+        err = reply.get("error", {})
+        self.cls = err.get("class")
+        self.desc = err.get("desc")
+        super().__init__("%s: %s" % (self.cls, self.desc))
+
+
+class Qmp:
+    """A QMP client: greeting and capabilities done on connect."""
+
+    def __init__(self, path, negotiate=True, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.events = []
+        self.greeting = self.recv()
+        if negotiate:
+            self.cmd("qmp_capabilities")
+
+    def send_raw(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def recv(self):
+        """Next JSON object from the server (events included)."""
+        dec = json.JSONDecoder()
+        while True:
+            text = self.buf.decode(errors="replace").lstrip()
+            if text:
+                try:
+                    obj, end = dec.raw_decode(text)
+                    self.buf = text[end:].encode()
+                    return obj
+                except ValueError:
+                    pass
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("QMP connection closed")
+            self.buf += chunk
+
+    def reply(self):
+        """Next reply to a command, keeping events aside."""
+        while True:
+            obj = self.recv()
+            if "event" in obj:
+                self.events.append(obj)
+                continue
+            return obj
+
+    def cmd_raw(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.send_raw(json.dumps(msg) + "\n")
+        return self.reply()
+
+    def cmd(self, name, **args):
+        r = self.cmd_raw(name, **args)
+        if "error" in r:
+            raise QmpError(r)
+        return r.get("return")
+
+    def wait_event(self, name, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if e["event"] == name:
+                    return self.events.pop(i)
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError("no %s event within %ss" % (name, timeout))
+            self.sock.settimeout(left)
+            try:
+                obj = self.recv()
+            except socket.timeout:
+                continue
+            finally:
+                self.sock.settimeout(30)
+            if "event" in obj:
+                self.events.append(obj)
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.sock.close()
+
+
+def qmp_connect(path, negotiate=True):
+    return Qmp(path, negotiate=negotiate)
+
+
+def hugepage_dir(size):
+    return "/sys/kernel/mm/hugepages/hugepages-%dkB" % (size // 1024)
+
+
+@contextlib.contextmanager
+def hugepages(count, size=2 << 20):
+    """Makes at least count free huge pages of size available, restoring the
+    pool afterwards (also on failure); raises Skip if the host cannot."""
+    d = hugepage_dir(size)
+    path = os.path.join(d, "nr_hugepages")
+    if not os.path.exists(path):
+        raise Skip("no %d kB huge page pool on this host" % (size // 1024))
+    with open(path) as f:
+        old = int(f.read())
+    with open(os.path.join(d, "free_hugepages")) as f:
+        free = int(f.read())
+    want = old + max(0, count - free)
+    try:
+        if want != old:
+            try:
+                with open(path, "w") as f:
+                    f.write(str(want))
+            except OSError as e:
+                raise Skip("cannot reserve %d huge pages of %d kB: %s" % (count, size // 1024, e))
+            with open(os.path.join(d, "free_hugepages")) as f:
+                free = int(f.read())
+            if free < count:
+                raise Skip("host could reserve only %d of %d huge pages of %d kB"
+                           % (free, count, size // 1024))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            with open(path, "w") as f:
+                f.write(str(old))
+
+
+def parse_summary(text):
+    """The --stats summary as a dict of name -> int for its key=value figures,
+    plus 'resident_bytes' and 'overhead_bytes'."""
+    out = {}
+    for k, v in re.findall(r"(\w+)=(\d+)", text):
+        out.setdefault(k, int(v))
+    units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+    m = re.search(r"host resident:\s+([\d.]+) (\w+)", text)
+    if m:
+        out["resident_bytes"] = int(float(m.group(1)) * units[m.group(2)])
+    m = re.search(r"VMM overhead:\s+([\d.]+) (\w+)", text)
+    if m:
+        out["overhead_bytes"] = int(float(m.group(1)) * units[m.group(2)])
+    return out
+
+
+def tool(name, *args, timeout=300):
+    """Runs a host helper program from build/tests; returns stdout."""
+    p = subprocess.run([os.path.join(TOOLS, name)] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, "%s failed (%d): %s" % (name, p.returncode, p.stderr)
+    return p.stdout
+
+
+def smaps_rss(pid, lo=None, hi=None):
+    """Resident bytes (Rss + hugetlb) of a process, optionally within [lo, hi)."""
+    total = 0
+    inside = lo is None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if m:
+                a, b = int(m.group(1), 16), int(m.group(2), 16)
+                inside = lo is None or (a >= lo and b <= hi)
+                continue
+            if inside and re.match(r"^(Rss|Shared_Hugetlb|Private_Hugetlb):", line):
+                total += int(line.split()[1]) * 1024
+    return total
