@@ -84,7 +84,12 @@ int loop_del(struct event_loop *lp, int fd);
  * loop_timer_set() re-arms it (0 disarms). */
 int loop_add_timer(struct event_loop *lp, uint64_t period_ns, loop_fn fn, void *opaque);
 int loop_timer_set(int timer_fd, uint64_t period_ns);
-/* Runs until loop_stop(); thread-safe stop through an eventfd. */
+/* loop_del() on a fd from loop_add_timer() also closes it (the loop owns timer
+ * fds); timer callbacks need not read the timerfd. Handlers may remove any
+ * handler, themselves included. Register and remove on the main thread or
+ * before loop_run(). */
+/* Runs until loop_stop(); thread-safe stop through an eventfd, sticky: a stop
+ * requested before loop_run() makes it return at once. */
 int loop_run(struct event_loop *lp);
 void loop_stop(struct event_loop *lp);
 
