@@ -60,23 +60,30 @@ def run_unit(filters):
             report("failed", suite, time.time() - t0, "timed out")
             continue
         out = p.stdout + p.stderr
-        cases = re.findall(r"^\[\s+(OK|FAILED|SKIPPED|ERROR)\s+\] (\S+)", p.stdout, re.M)
+        cases = []
+        reason = None
+        for line in p.stdout.splitlines():
+            if line.startswith("SKIP: "):
+                reason = line[6:].strip()
+            m = re.match(r"^\[\s+(OK|FAILED|SKIPPED|ERROR)\s+\] (\S+)", line)
+            if m:
+                cases.append((m.group(1), m.group(2), reason))
+                reason = None
         if not cases:
             report("failed", suite, time.time() - t0,
                    "no cmocka results (exit %d):\n%s" % (p.returncode, out[-3000:]))
             continue
-        for status, case in cases:
+        for status, case, why in cases:
             name = "%s.%s" % (suite, case)
             if status == "OK":
                 report("passed", name, 0)
             elif status == "SKIPPED":
-                m = re.search(r"^SKIP %s: (.*)$" % re.escape(case), p.stdout, re.M)
-                report("skipped", name, 0, m.group(1) if m else "skipped by the test")
+                report("skipped", name, 0, why or "skipped by the test")
             else:
                 report("failed", name, 0, out[-3000:])
         sanitizer = [m for m in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
                      if m in out]
-        if sanitizer or (p.returncode != 0 and all(s in ("OK", "SKIPPED") for s, _ in cases)):
+        if sanitizer or (p.returncode != 0 and all(c[0] in ("OK", "SKIPPED") for c in cases)):
             report("failed", suite + " (exit)", time.time() - t0,
                    "exit %d %s\n%s" % (p.returncode, sanitizer, out[-3000:]))
 

@@ -111,6 +111,17 @@ int elf_load(struct guest_mem *gm, const uint8_t *buf, size_t len,
 			return -ENOEXEC;
 		}
 		dst = mm_gpa_to_hva(gm, ph.p_paddr, ph.p_memsz);
+		if (!dst && ph.p_paddr >= MINIVMM_KERNEL_BASE && ph.p_memsz <= MINIVMM_LOWMEM_MAX &&
+		    ph.p_paddr <= MINIVMM_LOWMEM_MAX - ph.p_memsz) {
+			/* would fit below the hole with more RAM: the user's --mem is the problem */
+			char have[32], want[32];
+
+			snprintf(err, errlen, "--mem %s is too small for this image: its segment %d ends at "
+				 "0x%llx, so it needs at least %s (plus room to run)", fmt_size(gm->ram_size,
+				 have, sizeof(have)), i, (unsigned long long)(ph.p_paddr + ph.p_memsz),
+				 fmt_size(ph.p_paddr + ph.p_memsz, want, sizeof(want)));
+			return -ERANGE;
+		}
 		if (!dst || ph.p_paddr < MINIVMM_KERNEL_BASE) {
 			snprintf(err, errlen, "guest image segment %d at 0x%llx-0x%llx is outside guest RAM "
 				 "(RAM for images is 0x%llx-0x%llx; raise --mem or relink the image)", i,

@@ -13,7 +13,7 @@
 
 #include "vmm.h"
 
-int vmm_log_level = 1;
+int vmm_log_level = 0;   /* errors; -v adds info, -vv debug */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void vmm_log(int level, const char *subsys, const char *fmt, ...)

@@ -23,7 +23,7 @@
 
 /* ---- logging ---- */
 
-extern int vmm_log_level;   /* 0 errors, 1 info (default), 2 debug */
+extern int vmm_log_level;   /* 0 errors (default), 1 info (-v), 2 debug (-vv) */
 void vmm_log(int level, const char *subsys, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #define log_err(sub, ...)   vmm_log(0, sub, __VA_ARGS__)
