@@ -256,19 +256,27 @@ def hugepage_dir(size):
     return "/sys/kernel/mm/hugepages/hugepages-%dkB" % (size // 1024)
 
 
+def hugepages_available(size=2 << 20):
+    """Free huge pages a new mapping can get (free minus reserved)."""
+    d = hugepage_dir(size)
+    with open(os.path.join(d, "free_hugepages")) as f:
+        free = int(f.read())
+    with open(os.path.join(d, "resv_hugepages")) as f:
+        resv = int(f.read())
+    return free - resv
+
+
 @contextlib.contextmanager
 def hugepages(count, size=2 << 20):
-    """Makes at least count free huge pages of size available, restoring the
-    pool afterwards (also on failure); raises Skip if the host cannot."""
+    """Makes at least count huge pages of size available, restoring the pool
+    afterwards (also on failure); raises Skip if the host cannot."""
     d = hugepage_dir(size)
     path = os.path.join(d, "nr_hugepages")
     if not os.path.exists(path):
         raise Skip("no %d kB huge page pool on this host" % (size // 1024))
     with open(path) as f:
         old = int(f.read())
-    with open(os.path.join(d, "free_hugepages")) as f:
-        free = int(f.read())
-    want = old + max(0, count - free)
+    want = old + max(0, count - hugepages_available(size))
     try:
         if want != old:
             try:
@@ -276,11 +284,9 @@ def hugepages(count, size=2 << 20):
                     f.write(str(want))
             except OSError as e:
                 raise Skip("cannot reserve %d huge pages of %d kB: %s" % (count, size // 1024, e))
-            with open(os.path.join(d, "free_hugepages")) as f:
-                free = int(f.read())
-            if free < count:
+            if hugepages_available(size) < count:
                 raise Skip("host could reserve only %d of %d huge pages of %d kB"
-                           % (free, count, size // 1024))
+                           % (hugepages_available(size), count, size // 1024))
         yield
     finally:
         with contextlib.suppress(OSError):

@@ -94,6 +94,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 			 cfg->nr_cpus, vm->max_vcpus);
 		return -EINVAL;
 	}
+	if (cfg->guest_page_size == GUEST_PAGES_1G && !kvm_has_1g_pages(vm->kvm_fd)) {
+		snprintf(err, errlen, "--guest-pages 1G needs 1 GiB page support in the vCPU (CPUID "
+			 "pdpe1gb), which this KVM does not offer: use --guest-pages 2M");
+		return -ENOTSUP;
+	}
 	vm->run_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_mmap_size < (int)sizeof(struct kvm_run)) {
 		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));

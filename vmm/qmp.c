@@ -486,7 +486,7 @@ static void qmp_client_close(struct qmp_client *c, const char *why)
 	struct qmp_server *srv = c->srv;
 
 	if (why)
-		log_info("qmp", "client %u dropped: %s", c->serial, why);
+		log_err("qmp", "client %u dropped: %s", c->serial, why);
 	else
 		log_debug("qmp", "client %u disconnected", c->serial);
 	loop_del(srv->vm->loop, c->fd);

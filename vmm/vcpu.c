@@ -27,7 +27,8 @@
 #define EFER_LME (1u << 8)
 #define EFER_LMA (1u << 10)
 
-static void set_cpuid(struct vcpu *cpu)
+/* KVM's supported CPUID table, or NULL; the caller frees it. */
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 {
 	int n = 128;
 	struct kvm_cpuid2 *c;
@@ -35,15 +36,35 @@ static void set_cpuid(struct vcpu *cpu)
 	for (;;) {
 		c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
 		if (!c)
-			return;
+			return NULL;
 		c->nent = (uint32_t)n;
-		if (ioctl(cpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-			break;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
 		free(c);
 		if (errno != E2BIG || n > 4096)
-			return;
+			return NULL;
 		n *= 2;
 	}
+}
+
+bool kvm_has_1g_pages(int kvm_fd)
+{
+	struct kvm_cpuid2 *c = supported_cpuid(kvm_fd);
+	bool has = false;
+
+	for (uint32_t i = 0; c && i < c->nent; i++)
+		if (c->entries[i].function == 0x80000001)
+			has = c->entries[i].edx & (1u << 26);   /* PDPE1GB */
+	free(c);
+	return has;
+}
+
+static void set_cpuid(struct vcpu *cpu)
+{
+	struct kvm_cpuid2 *c = supported_cpuid(cpu->vm->kvm_fd);
+
+	if (!c)
+		return;
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 

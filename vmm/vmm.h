@@ -209,6 +209,8 @@ uint64_t boot_pagetable_size(const struct guest_mem *gm, uint64_t leaf);
 int boot_setup(struct vm *vm, char *err, size_t errlen);
 
 /* ---- vCPU (vcpu.c) ---- */
+/* Whether KVM's vCPUs can map 1 GiB pages (CPUID PDPE1GB). */
+bool kvm_has_1g_pages(int kvm_fd);
 /* Creates the vCPU, maps its kvm_run, sets CPUID; registers come later. */
 int vcpu_create(struct vm *vm, struct vcpu *cpu, int index);
 /* Puts the vCPU in 64-bit long mode at the image entry (bootinfo.h contract). */
