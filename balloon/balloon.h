@@ -1,0 +1,156 @@
+/*
+ * balloon: the virtio-balloon device model (virtio 1.2, 5.5) over virtio-mmio,
+ * and its QMP control (balloon/qmp.c). Inflate and free page reporting give
+ * guest pages up through the memory manager (mmgr_give_up), which frees the
+ * host backing with the primitive that really frees it; deflate takes them
+ * back. Without a manager (unit tests, benchmarks) the device discards
+ * directly with mm_discard() and leaves hugetlb backing alone.
+ *
+ * Queue numbering is the Linux driver's: inflate 0, deflate 1, stats 2 when
+ * STATS_VQ is negotiated, then reporting (3, or 2 without STATS_VQ).
+ *
+ * Public entry points return 0 or a negative errno.
+ */
+#ifndef MINIVMM_BALLOON_H
+#define MINIVMM_BALLOON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "../vmm/virtio.h"
+
+struct vm;
+struct guest_mem;
+struct mm_manager;
+
+#define BALLOON_DEVICE_ID 5
+#define BALLOON_PAGE_SIZE 4096u
+
+/* Feature bits (spec 5.5.3). */
+#define BALLOON_F_MUST_TELL_HOST  0
+#define BALLOON_F_STATS_VQ        1
+#define BALLOON_F_DEFLATE_ON_OOM  2
+#define BALLOON_F_FREE_PAGE_HINT  3   /* not offered */
+#define BALLOON_F_PAGE_POISON     4   /* not offered */
+#define BALLOON_F_REPORTING       5
+
+/* The 16 memory statistics tags Linux reports (spec 5.5.6.3 + Linux 6.x). */
+#define BALLOON_NR_STATS 16
+/* QEMU's QOM names for them, indexed by tag ("stat-swap-in", ...). */
+extern const char *const balloon_stat_names[BALLOON_NR_STATS];
+
+/* One stats entry as the driver writes it: le16 tag, le64 value, packed. */
+#define BALLOON_STAT_ENTRY_SIZE 10
+
+struct balloon_opts {
+	bool deflate_on_oom;         /* default on */
+	bool free_page_reporting;    /* default on */
+	bool must_tell_host;         /* default off */
+	uint32_t stats_period;       /* seconds between stats requests, 0 = off (default) */
+};
+
+/* What one batch of PFNs did. */
+struct balloon_batch {
+	uint64_t done;               /* pages inflated or deflated */
+	uint64_t ranges;             /* contiguous ranges handed to the manager / discard */
+	uint64_t bad;                /* PFNs outside guest RAM */
+	uint64_t dup;                /* repeated within the batch */
+	uint64_t skipped;            /* inflate: already ballooned; deflate: not ballooned */
+	uint64_t failed;             /* pages the manager or discard refused */
+};
+
+/* Device state. Guarded by the transport lock (virtio_mmio_lock) once the
+ * device is created; tests driving it stand-alone need no lock. */
+struct balloon {
+	struct vm *vm;
+	struct guest_mem *gm;
+	struct mm_manager *mgr;      /* NULL: discard directly */
+	struct virtio_mmio *vio;     /* NULL when stand-alone */
+	struct balloon_opts opts;
+	uint64_t features;           /* negotiated */
+
+	/* config space */
+	uint32_t num_pages;          /* target balloon size, 4 KiB pages */
+	uint32_t actual;             /* driver's balloon size, 4 KiB pages */
+
+	/* one bit per guest RAM page (dense over the RAM regions) */
+	uint64_t *ballooned;
+	uint64_t ram_pages;
+	uint64_t nr_ballooned;       /* the device's own count, to check `actual` */
+
+	/* counters since creation */
+	uint64_t inflated_pages, deflated_pages;
+	uint64_t bad_pfns, skipped_pfns;
+	uint64_t touched_pages;      /* ballooned pages found resident again at deflate */
+	uint64_t reported_bytes, reports;
+	uint64_t discard_errors;
+
+	/* statistics */
+	int64_t stats[BALLOON_NR_STATS];   /* -1: never reported */
+	int64_t stats_last_update;         /* unix seconds, 0: never */
+	uint64_t stats_updates, stats_unknown_tags;
+	bool stats_held;                   /* a driver buffer waits on the stats queue */
+	uint16_t stats_head;
+	int stats_timer_fd;                /* -1 until a period is set */
+
+	uint32_t *pfns;                    /* scratch for sorting a batch */
+	size_t pfns_cap;
+	struct vq_chain chain;             /* scratch for the walker */
+};
+
+/* ---- used by main.c ---- */
+
+/* Creates the balloon for vm (after vm_create, before vm_load) from the
+ * --balloon option string (NULL = defaults) and stores it in vm->balloon.
+ * On a bad option err names it. */
+int balloon_create(struct vm *vm, const char *opts, char *err, size_t errlen);
+/* Stops the stats timer and frees the device; after vCPU threads stopped. */
+void balloon_destroy(struct vm *vm);
+
+/* ---- control (QMP, policy) ---- */
+
+/* Sets the guest memory target in bytes (QMP `balloon`): num_pages =
+ * (ram - target) / 4 KiB and a config interrupt. -EINVAL with err when the
+ * target is <= 0 or above guest RAM, -ENODEV without a balloon. */
+int balloon_set_target(struct vm *vm, uint64_t target_bytes, char *err, size_t errlen);
+/* Guest memory as QEMU reports it: RAM minus the driver's `actual`. */
+uint64_t balloon_actual_bytes(struct balloon *b);
+/* Sets the stats polling interval (seconds, 0 = off); arms or disarms the timer. */
+int balloon_set_stats_period(struct balloon *b, uint32_t seconds);
+/* Adds the balloon's figures to a query-memory-manager reply object. */
+void balloon_query(struct vm *vm, json_t *obj);
+
+/* ---- device core, also driven directly by unit tests and the benchmark ---- */
+
+/* Parses "deflate-on-oom=on,free-page-reporting=on,stats-period=N,
+ * must-tell-host=off" (NULL or "" = defaults). -EINVAL with err naming the
+ * option and what it accepts. */
+int balloon_parse_opts(const char *s, struct balloon_opts *o, char *err, size_t errlen);
+/* Sets up the device state over gm (mgr may be NULL) without a transport. */
+int balloon_init(struct balloon *b, struct guest_mem *gm, struct mm_manager *mgr,
+		 const struct balloon_opts *o);
+/* Frees what balloon_init allocated. */
+void balloon_fini(struct balloon *b);
+/* Inflates (gives up) or deflates (takes back) n guest PFNs in any order:
+ * validated, sorted, coalesced, one manager/discard call per range. */
+void balloon_inflate_pfns(struct balloon *b, const uint32_t *pfns, size_t n,
+			  struct balloon_batch *res);
+void balloon_deflate_pfns(struct balloon *b, const uint32_t *pfns, size_t n,
+			  struct balloon_batch *res);
+/* Free page reporting of [gpa, gpa+len): the whole 4 KiB pages inside it
+ * that are RAM and not ballooned are given up as reported. Bytes given up. */
+uint64_t balloon_report_range(struct balloon *b, uint64_t gpa, uint64_t len);
+/* Parses a stats buffer (10-byte entries; unknown tags and a trailing
+ * partial entry are ignored) and records the update time. Entries parsed. */
+int balloon_parse_stats(struct balloon *b, const uint8_t *buf, size_t len);
+/* True if the 4 KiB page at gpa is in the balloon. */
+bool balloon_page_ballooned(struct balloon *b, uint64_t gpa);
+/* Hands every ballooned page back (device reset): the manager takes them back. */
+void balloon_release_all(struct balloon *b);
+
+/* BALLOON_CHANGE event with the current `actual` (balloon/qmp.c). */
+void balloon_emit_change(struct balloon *b);
+
+#endif
