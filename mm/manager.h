@@ -11,6 +11,7 @@
 #ifndef MINIVMM_MM_MANAGER_H
 #define MINIVMM_MM_MANAGER_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -58,5 +59,14 @@ int mmgr_page_state(struct mm_manager *m, uint64_t gpa);
 
 /* Adds the manager's figures to a query-memory-manager reply object. */
 void mmgr_query(struct mm_manager *m, json_t *obj);
+
+/*
+ * Forces an immediate reclaim pass in which every resident page counts as
+ * cold, stopping once about bytes of host memory were freed (0: all it can).
+ * It runs on the scanner thread (its CPU time is accounted there) and the
+ * caller waits for it. Returns what the pass did as a new JSON object, or
+ * NULL with err filled (reclaim off, or not started).
+ */
+json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
 
 #endif

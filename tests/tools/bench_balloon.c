@@ -1,15 +1,19 @@
 /*
  * bench_balloon: host-side inflation processing throughput. Over the same
- * anonymous guest RAM (1 GiB by default), re-dirtied before every run, it
+ * guest RAM (1 GiB by default, of the chosen backing), re-dirtied before every run, it
  * times the balloon device's handling of a full set of inflate buffers
  * (256 PFNs each, shuffled within a buffer, as a driver sends them:
  * validated, sorted, coalesced, one discard per range) against a
- * page-by-page madvise(MADV_DONTNEED) loop over the same pages in the same
- * order. A third figure, one madvise over the whole range, is the kernel's
+ * page-by-page discard loop (madvise DONTNEED, or a hole punch for memfd)
+ * over the same pages in the same
+ * order. A third figure, one discard over the whole range, is the kernel's
  * own floor (its per-page freeing cost), which bounds any coalescing.
  * Prints `name: value unit` lines for bench/bench.py.
  *
- *   bench_balloon [SIZE] [ROUNDS]     defaults: 1G 3 (best run of each kept)
+ *   bench_balloon [SIZE] [ROUNDS] [BACKING]   defaults: 1G 3 anon (best run kept)
+ *
+ * BACKING is anon, thp or memfd: on thp the page-by-page loop also splits
+ * every huge page, which is what a per-page balloon costs there.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,6 +53,12 @@ int main(int argc, char **argv)
 	}
 	if (argc > 2)
 		rounds = atoi(argv[2]);
+	enum mm_backing backing = MM_BACKING_ANON;
+	if (argc > 3 && (mm_backing_parse(argv[3], &backing) || backing == MM_BACKING_HUGETLB)) {
+		fprintf(stderr, "bench_balloon: backing '%s' is not anon, thp or memfd\n", argv[3]);
+		return 2;
+	}
+	const char *bname = mm_backing_name(backing);
 	if (rounds < 1 || size < PFNS_PER_BUF * PAGE || size > MINIVMM_LOWMEM_MAX) {
 		fprintf(stderr, "usage: bench_balloon [SIZE up to 3G] [ROUNDS >= 1]\n");
 		return 2;
@@ -56,7 +66,7 @@ int main(int argc, char **argv)
 	vmm_log_level = 0;
 
 	struct guest_mem gm;
-	struct mm_config cfg = { .ram_size = size, .backing = MM_BACKING_ANON };
+	struct mm_config cfg = { .ram_size = size, .backing = backing };
 	if (mm_create(&gm, &cfg, err, sizeof(err))) {
 		fprintf(stderr, "bench_balloon: %s\n", err);
 		return 1;
@@ -108,7 +118,7 @@ int main(int argc, char **argv)
 		uint64_t t2 = now_ns();
 		for (uint64_t i = 0; i < npfns; i++) {
 			uint8_t *p = mm_gpa_to_hva(&gm, (uint64_t)pfns[i] * PAGE, PAGE);
-			if (!p || madvise(p, PAGE, MADV_DONTNEED)) {
+			if (!p || mm_discard(&gm, (uint64_t)pfns[i] * PAGE, PAGE)) {
 				fprintf(stderr, "bench_balloon: madvise: %s\n", strerror(errno));
 				return 1;
 			}
@@ -120,7 +130,7 @@ int main(int argc, char **argv)
 		dirty(&gm);
 		uint64_t t4 = now_ns();
 		for (int r2 = 0; r2 < gm.nr_regions; r2++)
-			if (madvise(gm.regions[r2].hva, gm.regions[r2].size, MADV_DONTNEED))
+			if (mm_discard(&gm, gm.regions[r2].gpa, gm.regions[r2].size))
 				return 1;
 		uint64_t t5 = now_ns();
 
@@ -136,16 +146,16 @@ int main(int argc, char **argv)
 			r + 1, secs(t1 - t0), secs(t3 - t2), secs(t5 - t4));
 	}
 
-	printf("balloon_inflate_bytes: %" PRIu64 " bytes\n", npfns * PAGE);
-	printf("balloon_inflate_discards: %" PRIu64 " calls\n", ranges / (uint64_t)rounds);
-	printf("balloon_inflate_coalesced: %.2f GB/s\n", best_balloon);
-	printf("balloon_inflate_madvise_per_page: %.2f GB/s\n", best_madvise);
-	printf("balloon_inflate_speedup: %.1f x\n", best_balloon / best_madvise);
+	printf("balloon_inflate_bytes_%s: %" PRIu64 " bytes\n", bname, npfns * PAGE);
+	printf("balloon_inflate_discards_%s: %" PRIu64 " calls\n", bname, ranges / (uint64_t)rounds);
+	printf("balloon_inflate_coalesced_%s: %.2f GB/s\n", bname, best_balloon);
+	printf("balloon_inflate_madvise_per_page_%s: %.2f GB/s\n", bname, best_madvise);
+	printf("balloon_inflate_speedup_%s: %.1f x\n", bname, best_balloon / best_madvise);
 	/* the kernel's page freeing cost bounds any coalescing: how close we get */
-	printf("balloon_inflate_floor_one_madvise: %.2f GB/s\n", best_floor);
-	printf("balloon_inflate_of_floor: %.0f %%\n", 100.0 * best_balloon / best_floor);
-	printf("balloon_inflate_resident_after: %" PRIu64 " bytes\n", left_balloon);
-	printf("balloon_madvise_resident_after: %" PRIu64 " bytes\n", left_madvise);
+	printf("balloon_inflate_floor_one_madvise_%s: %.2f GB/s\n", bname, best_floor);
+	printf("balloon_inflate_of_floor_%s: %.0f %%\n", bname, 100.0 * best_balloon / best_floor);
+	printf("balloon_inflate_resident_after_%s: %" PRIu64 " bytes\n", bname, left_balloon);
+	printf("balloon_madvise_resident_after_%s: %" PRIu64 " bytes\n", bname, left_madvise);
 
 	balloon_fini(b);
 	free(b);

@@ -1,0 +1,615 @@
+/*
+ * manager: the memory manager's front: --mm options, creation and teardown,
+ * the balloon's give-up/take-back transitions on the page-state table, and
+ * the figures behind query-memory-manager. Fault service (uffd.c), cold
+ * tracking and reclaim (scanner.c) and KSM mode (ksm.c) hang off it.
+ *
+ * Defaults: without --mm nothing is reclaimed (the table only tracks the
+ * balloon). Any --mm turns zero, compress and dedup on unless the string
+ * sets them, except that ksm=on alone leaves them off (KSM as the baseline).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <zstd.h>
+
+#include "manager_priv.h"
+
+/* ---- small helpers shared by the manager's files ---- */
+
+uint64_t mm_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mm_idx_gpa(struct mm_manager *m, uint64_t idx)
+{
+	uint64_t off = idx << MM_PAGE_SHIFT;
+
+	for (int i = 0; i < m->gm->nr_regions; i++) {
+		const struct mm_region *r = &m->gm->regions[i];
+		if (off >= r->offset && off - r->offset < r->size)
+			return r->gpa + (off - r->offset);
+	}
+	return UINT64_MAX;
+}
+
+bool mm_chunk_present(struct mm_manager *m, uint64_t chunk)
+{
+	unsigned char v = 0;
+
+	if (mincore(mm_idx_hva(m, chunk * m->ps.chunk_pages), MM_PAGE_SIZE, &v) < 0)
+		return false;
+	return v & 1;
+}
+
+void mm_fatal(struct mm_manager *m, uint64_t idx, const char *why)
+{
+	atomic_fetch_add(&m->checksum_failures, 1);
+	log_err("mm", "guest page at GPA 0x%llx cannot be restored: %s; stopping the VM "
+		"rather than hand the guest wrong data", (unsigned long long)mm_idx_gpa(m, idx), why);
+	if (m->vm)
+		vm_request_exit(m->vm, 125);
+}
+
+void mm_hist_add(struct mm_hist *h, uint64_t ns)
+{
+	unsigned b;
+
+	if (ns < 16) {
+		b = (unsigned)ns;
+	} else {
+		unsigned msb = 63u - (unsigned)__builtin_clzll(ns);
+		b = 16 + (msb - 4) * 8 + (unsigned)((ns >> (msb - 3)) & 7);
+	}
+	if (b >= MM_HIST_BUCKETS)
+		b = MM_HIST_BUCKETS - 1;
+	atomic_fetch_add(&h->b[b], 1);
+	atomic_fetch_add(&h->n, 1);
+	atomic_fetch_add(&h->sum_ns, ns);
+	uint64_t mx = atomic_load(&h->max_ns);
+	while (ns > mx && !atomic_compare_exchange_weak(&h->max_ns, &mx, ns))
+		;
+}
+
+/* Middle of bucket b, in ns. */
+static uint64_t mm_hist_value(unsigned b)
+{
+	if (b < 16)
+		return b;
+	unsigned msb = (b - 16) / 8 + 4, sub = (b - 16) % 8;
+	uint64_t lo = (1ull << msb) | ((uint64_t)sub << (msb - 3));
+	return lo + (1ull << (msb - 3)) / 2;
+}
+
+uint64_t mm_hist_pct(struct mm_hist *h, double pct)
+{
+	uint64_t n = atomic_load(&h->n), acc = 0, want;
+
+	if (!n)
+		return 0;
+	want = (uint64_t)((double)n * pct / 100.0);
+	if (want >= n)
+		want = n - 1;
+	for (unsigned b = 0; b < MM_HIST_BUCKETS; b++) {
+		acc += atomic_load(&h->b[b]);
+		if (acc > want)
+			return mm_hist_value(b);
+	}
+	return atomic_load(&h->max_ns);
+}
+
+/* ---- options ---- */
+
+static int mm_parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int mm_parse_double(const char *v, double lo, double hi, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || d < lo || d > hi || d != d)
+		return -EINVAL;
+	*out = d;
+	return 0;
+}
+
+static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t errlen)
+{
+	int set_zero = -1, set_compress = -1, set_dedup = -1;
+	char *dup, *tok, *save = NULL;
+	int ret = 0;
+	double d;
+
+	memset(o, 0, sizeof(*o));
+	o->zstd_level = 1;
+	o->cold_age = 30;
+	o->max_refault_rate = 100;
+	o->scan_period_ms = 1000;
+	o->max_csize = MM_STORE_PAGE * 3 / 4;
+	o->policy = &mm_policy_clock;
+	if (!opts)
+		return 0;
+
+	dup = strdup(opts);
+	if (!dup)
+		return -ENOMEM;
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(tok, '=');
+		bool b;
+
+		if (!val) {
+			snprintf(err, errlen, "--mm: '%s' is not KEY=VALUE (keys: zero, compress, dedup, "
+				 "zstd-level, cold-age, policy, max-refault-rate, ksm, scan-period, threshold)", tok);
+			ret = -EINVAL;
+			break;
+		}
+		*val++ = '\0';
+		if (!strcmp(tok, "zero") || !strcmp(tok, "compress") || !strcmp(tok, "dedup") ||
+		    !strcmp(tok, "ksm")) {
+			if (mm_parse_bool(val, &b)) {
+				snprintf(err, errlen, "--mm %s=%s: use on or off", tok, val);
+				ret = -EINVAL;
+				break;
+			}
+			if (!strcmp(tok, "zero"))
+				set_zero = b;
+			else if (!strcmp(tok, "compress"))
+				set_compress = b;
+			else if (!strcmp(tok, "dedup"))
+				set_dedup = b;
+			else
+				o->ksm = b;
+		} else if (!strcmp(tok, "zstd-level")) {
+			if (mm_parse_double(val, ZSTD_minCLevel(), ZSTD_maxCLevel(), &d) || d != (int)d) {
+				snprintf(err, errlen, "--mm zstd-level=%s: use an integer from %d to %d (default 1)",
+					 val, ZSTD_minCLevel(), ZSTD_maxCLevel());
+				ret = -EINVAL;
+				break;
+			}
+			o->zstd_level = (int)d;
+		} else if (!strcmp(tok, "cold-age")) {
+			if (mm_parse_double(val, 0, 86400, &o->cold_age)) {
+				snprintf(err, errlen, "--mm cold-age=%s: use seconds from 0 to 86400 (default 30)", val);
+				ret = -EINVAL;
+				break;
+			}
+		} else if (!strcmp(tok, "max-refault-rate")) {
+			if (mm_parse_double(val, 0, 1e9, &o->max_refault_rate)) {
+				snprintf(err, errlen, "--mm max-refault-rate=%s: use refaults per second >= 0 "
+					 "(0 turns the adaptive controller off; default 100)", val);
+				ret = -EINVAL;
+				break;
+			}
+		} else if (!strcmp(tok, "scan-period")) {
+			if (mm_parse_double(val, 10, 60000, &d)) {
+				snprintf(err, errlen, "--mm scan-period=%s: use milliseconds from 10 to 60000 "
+					 "(default 1000)", val);
+				ret = -EINVAL;
+				break;
+			}
+			o->scan_period_ms = (unsigned)d;
+		} else if (!strcmp(tok, "threshold")) {
+			if (mm_parse_double(val, 256, MM_STORE_PAGE, &d)) {
+				snprintf(err, errlen, "--mm threshold=%s: use the largest compressed size kept, "
+					 "256 to 4096 bytes (default 3072)", val);
+				ret = -EINVAL;
+				break;
+			}
+			o->max_csize = (uint32_t)d;
+		} else if (!strcmp(tok, "policy")) {
+			o->policy = mm_policy_find(val);
+			if (!o->policy) {
+				snprintf(err, errlen, "--mm policy=%s: unknown policy, use one of: " MM_POLICY_NAMES, val);
+				ret = -EINVAL;
+				break;
+			}
+		} else {
+			snprintf(err, errlen, "--mm: unknown option '%s' (keys: zero, compress, dedup, zstd-level, "
+				 "cold-age, policy, max-refault-rate, ksm, scan-period, threshold)", tok);
+			ret = -EINVAL;
+			break;
+		}
+	}
+	free(dup);
+	if (ret)
+		return ret;
+	/* KSM alone is the kernel baseline: minivmm's own reclaim stays off unless asked for. */
+	bool dflt = !o->ksm;
+	o->zero = set_zero < 0 ? dflt : set_zero;
+	o->compress = set_compress < 0 ? dflt : set_compress;
+	o->dedup = set_dedup < 0 ? dflt : set_dedup;
+	o->reclaim = o->zero || o->compress || o->dedup;
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen)
+{
+	struct mm_manager *m;
+	uint64_t chunk_bytes;
+	int ret;
+
+	if (!vm->mem.base || !vm->mem.ram_size) {
+		snprintf(err, errlen, "memory manager: guest RAM does not exist yet");
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "memory manager: out of memory");
+		return -ENOMEM;
+	}
+	mm_qmp_link();
+	m->vm = vm;
+	m->gm = &vm->mem;
+	m->uffd = m->uffd_stop = -1;
+	pthread_mutex_init(&m->req_lock, NULL);
+	pthread_cond_init(&m->req_cond, NULL);
+	vm->mgr = m;
+
+	ret = mm_parse_opts(opts, &m->o, err, errlen);
+	if (ret)
+		goto fail;
+	m->hugetlb = m->gm->backing == MM_BACKING_HUGETLB;
+	chunk_bytes = m->gm->page_size > MM_CHUNK_MIN ? m->gm->page_size : MM_CHUNK_MIN;
+	ret = ps_init(&m->ps, m->gm->ram_size >> MM_PAGE_SHIFT, chunk_bytes);
+	if (ret) {
+		snprintf(err, errlen, "memory manager: cannot allocate the page-state table: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = mm_policy_init(&m->pol, m->o.policy, &m->ps);
+	if (ret) {
+		snprintf(err, errlen, "memory manager: cannot set up policy %s: %s", m->o.policy->name,
+			 strerror(-ret));
+		goto fail;
+	}
+	mm_ctrl_init(&m->ctrl, m->o.cold_age, m->o.max_refault_rate);
+	atomic_store(&m->cold_age_ms, (uint64_t)(m->o.cold_age * 1000));
+
+	if (m->o.ksm) {
+		ret = mm_ksm_enable(m, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	if (m->o.reclaim) {
+		struct mm_store_config sc = {
+			.compress = m->o.compress, .dedup = m->o.dedup,
+			.level = m->o.zstd_level, .max_csize = m->o.max_csize,
+		};
+		m->store = mm_store_new(&sc);
+		if (!m->store) {
+			snprintf(err, errlen, "memory manager: cannot create the page store (zstd)");
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = mm_uffd_open(m, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	log_info("mm", "manager: reclaim %s (zero=%s compress=%s dedup=%s zstd-level=%d cold-age=%gs "
+		 "policy=%s max-refault-rate=%g scan-period=%ums), ksm %s, table %llu KiB",
+		 m->o.reclaim ? "on" : "off", m->o.zero ? "on" : "off", m->o.compress ? "on" : "off",
+		 m->o.dedup ? "on" : "off", m->o.zstd_level, m->o.cold_age, m->o.policy->name,
+		 m->o.max_refault_rate, m->o.scan_period_ms, m->o.ksm ? "on" : "off",
+		 (unsigned long long)(ps_metadata_bytes(&m->ps) >> 10));
+	return 0;
+fail:
+	mmgr_destroy(vm);
+	return ret;
+}
+
+int mmgr_start(struct vm *vm)
+{
+	struct mm_manager *m = vm->mgr;
+	int ret;
+
+	if (!m || m->started)
+		return 0;
+	m->started = true;
+	if (!m->o.reclaim)
+		return 0;
+	ret = mm_uffd_start(m);
+	if (ret) {
+		log_err("mm", "cannot start the userfaultfd fault service: %s", strerror(-ret));
+		return ret;
+	}
+	ret = mm_scanner_start(m);
+	if (ret) {
+		log_err("mm", "cannot start the reclaim scanner: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+void mmgr_destroy(struct vm *vm)
+{
+	struct mm_manager *m = vm->mgr;
+
+	if (!m)
+		return;
+	mm_scanner_stop(m);
+	mm_uffd_stop(m);
+	mm_policy_fini(&m->pol);
+	mm_store_free(m->store);
+	ps_fini(&m->ps);
+	pthread_mutex_destroy(&m->req_lock);
+	pthread_cond_destroy(&m->req_cond);
+	free(m);
+	vm->mgr = NULL;
+}
+
+/* ---- balloon transitions ---- */
+
+/* Checked range -> first page index and count. */
+static int mm_range(struct mm_manager *m, uint64_t gpa, uint64_t len, uint64_t *idx, uint64_t *n)
+{
+	uint8_t *hva;
+
+	if (!len || (gpa | len) & (MM_PAGE_SIZE - 1))
+		return -EINVAL;
+	hva = mm_gpa_to_hva(m->gm, gpa, len);
+	if (!hva)
+		return -EINVAL;
+	*idx = (uint64_t)(hva - m->gm->base) >> MM_PAGE_SHIFT;
+	*n = len >> MM_PAGE_SHIFT;
+	return 0;
+}
+
+/* Discards [idx, idx+n) pages of a 4 KiB backing; the range lies in one region. */
+static int mm_discard_pages(struct mm_manager *m, uint64_t idx, uint64_t n)
+{
+	int ret = mm_discard(m->gm, mm_idx_gpa(m, idx), n << MM_PAGE_SHIFT);
+
+	if (ret)
+		log_err("mm", "discard of %llu pages at GPA 0x%llx failed: %s", (unsigned long long)n,
+			(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret));
+	else
+		atomic_fetch_add(&m->discarded_bytes, n << MM_PAGE_SHIFT);
+	return ret;
+}
+
+int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_state why)
+{
+	uint64_t idx, n, end;
+	int ret;
+
+	if (!m || (why != MM_PAGE_BALLOONED && why != MM_PAGE_REPORTED))
+		return -EINVAL;
+	ret = mm_range(m, gpa, len, &idx, &n);
+	if (ret)
+		return ret;
+	end = idx + n;
+	/* Only the main thread gives pages up or takes them back, so this check holds. */
+	if (why == MM_PAGE_BALLOONED)
+		for (uint64_t i = idx; i < end; i++)
+			if (ps_state(&m->ps, i) == MM_PAGE_BALLOONED)
+				return -EEXIST;
+
+	for (uint64_t c = idx / m->ps.chunk_pages; c * m->ps.chunk_pages < end; c++) {
+		struct mm_chunk *ch = &m->ps.chunks[c];
+		uint64_t lo = c * m->ps.chunk_pages, hi = lo + mm_chunk_npages(m, c);
+		uint64_t run = 0, run_n = 0;
+
+		if (lo < idx)
+			lo = idx;
+		if (hi > end)
+			hi = end;
+		pthread_mutex_lock(&ch->lock);
+		bool present = m->hugetlb && mm_chunk_present(m, c);
+		for (uint64_t i = lo; i < hi; i++) {
+			uint64_t e = ps_get(&m->ps, i);
+			enum mm_page_state st = ps_state_of(e);
+			bool has_backing = !ps_is_evicted(st) && !(m->hugetlb && !present);
+
+			if (st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED)
+				mm_store_release(m->store, ps_handle_of(e));
+			ps_set_state(&m->ps, i, why, 0);
+			if (!has_backing)
+				continue;
+			if (m->hugetlb) {
+				/* The huge page stays until all its pieces are given up: make
+				 * this piece read as zero as a discarded page would. */
+				memset(mm_idx_hva(m, i), 0, MM_PAGE_SIZE);
+				continue;
+			}
+			if (run_n && run + run_n == i) {
+				run_n++;
+				continue;
+			}
+			if (run_n)
+				mm_discard_pages(m, run, run_n);
+			run = i;
+			run_n = 1;
+		}
+		if (run_n)
+			mm_discard_pages(m, run, run_n);
+		if (m->hugetlb && present && ch->n_given == mm_chunk_npages(m, c) &&
+		    mm_chunk_npages(m, c) == m->ps.chunk_pages) {
+			uint64_t first = c * m->ps.chunk_pages;
+			ret = mm_discard(m->gm, mm_idx_gpa(m, first), m->ps.chunk_pages << MM_PAGE_SHIFT);
+			if (ret)
+				log_err("mm", "discard of the huge page at GPA 0x%llx failed: %s",
+					(unsigned long long)mm_idx_gpa(m, first), strerror(-ret));
+			else
+				atomic_fetch_add(&m->discarded_bytes, m->ps.chunk_pages << MM_PAGE_SHIFT);
+		}
+		pthread_mutex_unlock(&ch->lock);
+	}
+	return 0;
+}
+
+int mmgr_take_back(struct mm_manager *m, uint64_t gpa, uint64_t len)
+{
+	uint64_t idx, n, end;
+	int ret;
+
+	if (!m)
+		return -EINVAL;
+	ret = mm_range(m, gpa, len, &idx, &n);
+	if (ret)
+		return ret;
+	end = idx + n;
+	for (uint64_t c = idx / m->ps.chunk_pages; c * m->ps.chunk_pages < end; c++) {
+		struct mm_chunk *ch = &m->ps.chunks[c];
+		uint64_t lo = c * m->ps.chunk_pages, hi = lo + mm_chunk_npages(m, c);
+
+		if (lo < idx)
+			lo = idx;
+		if (hi > end)
+			hi = end;
+		pthread_mutex_lock(&ch->lock);
+		for (uint64_t i = lo; i < hi; i++)
+			if (ps_is_given(ps_state(&m->ps, i)))
+				ps_set_state(&m->ps, i, MM_PAGE_UNTOUCHED, 0);
+		pthread_mutex_unlock(&ch->lock);
+	}
+	return 0;
+}
+
+int mmgr_page_state(struct mm_manager *m, uint64_t gpa)
+{
+	uint8_t *hva;
+
+	if (!m)
+		return -EINVAL;
+	hva = mm_gpa_to_hva(m->gm, gpa & ~(MM_PAGE_SIZE - 1), MM_PAGE_SIZE);
+	if (!hva)
+		return -EINVAL;
+	return (int)ps_state(&m->ps, (uint64_t)(hva - m->gm->base) >> MM_PAGE_SHIFT);
+}
+
+/* ---- figures ---- */
+
+static void mm_set_u64(json_t *obj, const char *k, uint64_t v)
+{
+	json_object_set_new(obj, k, json_integer((json_int_t)v));
+}
+
+static void mm_set_real(json_t *obj, const char *k, double v)
+{
+	json_object_set_new(obj, k, json_real(v));
+}
+
+void mmgr_query(struct mm_manager *m, json_t *obj)
+{
+	struct mm_store_stats st = { 0 };
+	uint64_t v;
+
+	if (!m)
+		return;
+	struct vm *vm = m->vm;
+	uint64_t ballooned = atomic_load(&m->ps.count[MM_PAGE_BALLOONED]);
+	uint64_t reported = atomic_load(&m->ps.count[MM_PAGE_REPORTED]);
+
+	mm_set_u64(obj, "guest-ram", m->gm->ram_size);
+	mm_set_u64(obj, "host-resident", mm_resident_bytes(m->gm));
+	mm_set_u64(obj, "ballooned-pages", ballooned);
+	mm_set_u64(obj, "ballooned-bytes", ballooned << MM_PAGE_SHIFT);
+	mm_set_u64(obj, "reported-pages", reported);
+	mm_set_u64(obj, "reported-bytes", reported << MM_PAGE_SHIFT);
+	mm_set_u64(obj, "discarded-bytes", atomic_load(&m->discarded_bytes));
+	mm_set_u64(obj, "balloon-touched-pages", atomic_load(&m->balloon_touched));
+	if (vm && vm->stats) {
+		if (!kvm_stats_get(vm->stats, "pages_4k", &v))
+			mm_set_u64(obj, "kvm-pages-4k", v);
+		if (!kvm_stats_get(vm->stats, "pages_2m", &v))
+			mm_set_u64(obj, "kvm-pages-2m", v);
+		if (!kvm_stats_get(vm->stats, "pages_1g", &v))
+			mm_set_u64(obj, "kvm-pages-1g", v);
+	}
+	if (m->have_pages_2m_start)
+		mm_set_u64(obj, "kvm-pages-2m-before-reclaim", m->pages_2m_start);
+
+	json_object_set_new(obj, "reclaim", json_boolean(m->o.reclaim));
+	json_object_set_new(obj, "policy", json_string(m->o.policy->name));
+	mm_set_u64(obj, "untouched-pages", atomic_load(&m->ps.count[MM_PAGE_UNTOUCHED]));
+	mm_set_u64(obj, "resident-pages", atomic_load(&m->ps.count[MM_PAGE_RESIDENT]));
+	mm_set_u64(obj, "zero-pages", atomic_load(&m->ps.count[MM_PAGE_ZERO]));
+	uint64_t comp = atomic_load(&m->ps.count[MM_PAGE_COMPRESSED]);
+	uint64_t shared = atomic_load(&m->ps.count[MM_PAGE_SHARED]);
+	if (m->store)
+		mm_store_get_stats(m->store, &st);
+	mm_set_u64(obj, "compressed-pages", comp);
+	mm_set_u64(obj, "compressed-bytes", st.stored_bytes);
+	mm_set_real(obj, "compression-ratio", st.stored_bytes ?
+		    (double)(st.entries << MM_PAGE_SHIFT) / (double)st.stored_bytes : 0.0);
+	mm_set_u64(obj, "shared-pages", shared);
+	/* Every reference past an entry's first is a page held at no cost. */
+	mm_set_u64(obj, "shared-bytes-saved", (st.refs - st.entries) << MM_PAGE_SHIFT);
+	mm_set_u64(obj, "store-entries", st.entries);
+	mm_set_u64(obj, "store-index-bytes", m->store ? st.index_bytes : 0);
+	mm_set_u64(obj, "incompressible-skips", atomic_load(&m->skipped_incompressible));
+	mm_set_u64(obj, "evicted-zero", atomic_load(&m->evicted_zero));
+	mm_set_u64(obj, "evicted-compressed", atomic_load(&m->evicted_compressed));
+	mm_set_u64(obj, "evicted-shared", atomic_load(&m->evicted_shared));
+	mm_set_u64(obj, "evicted-huge-pages", atomic_load(&m->evicted_huge));
+	mm_set_u64(obj, "reclaim-discarded-bytes", atomic_load(&m->reclaim_discarded_bytes));
+	mm_set_u64(obj, "refaults", atomic_load(&m->refaults));
+	mm_set_u64(obj, "refaulted-pages", atomic_load(&m->refaulted_pages));
+	mm_set_u64(obj, "zero-fills", atomic_load(&m->zero_fills));
+	mm_set_u64(obj, "checksum-failures", atomic_load(&m->checksum_failures));
+	mm_set_u64(obj, "fault-in-count", atomic_load(&m->fault_hist.n));
+	mm_set_real(obj, "fault-in-p50-us", (double)mm_hist_pct(&m->fault_hist, 50) / 1000.0);
+	mm_set_real(obj, "fault-in-p99-us", (double)mm_hist_pct(&m->fault_hist, 99) / 1000.0);
+	mm_set_real(obj, "scanner-cpu-seconds", (double)atomic_load(&m->scanner_cpu_ns) / 1e9);
+	mm_set_real(obj, "fault-cpu-seconds", (double)atomic_load(&m->fault_cpu_ns) / 1e9);
+	mm_set_real(obj, "cold-age", (double)atomic_load(&m->cold_age_ms) / 1000.0);
+	mm_set_real(obj, "refault-rate", m->ctrl.last_rate);
+	mm_set_u64(obj, "scan-passes", m->passes);
+	mm_set_u64(obj, "uffd-registered-chunks", atomic_load(&m->nr_registered));
+	uint64_t meta = ps_metadata_bytes(&m->ps) + m->pol.meta_bytes;
+	mm_set_u64(obj, "metadata-bytes", meta);
+	mm_set_real(obj, "metadata-percent", 100.0 * (double)meta / (double)m->gm->ram_size);
+	if (m->o.ksm) {
+		json_t *k = json_object();
+		mm_ksm_query(m, k);
+		json_object_set_new(obj, "ksm", k);
+	}
+}
+
+json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen)
+{
+	struct mm_reclaim_result r;
+	int ret;
+
+	if (!m || !m->o.reclaim) {
+		snprintf(err, errlen, "reclaim is off: start minivmm with --mm (for example "
+			 "--mm zero=on,compress=on,dedup=on)");
+		return NULL;
+	}
+	ret = mm_scanner_reclaim(m, bytes, &r);
+	if (ret) {
+		snprintf(err, errlen, "reclaim failed: %s", strerror(-ret));
+		return NULL;
+	}
+	json_t *o = json_object();
+	mm_set_u64(o, "scanned-pages", r.scanned);
+	mm_set_u64(o, "zero-pages", r.zero);
+	mm_set_u64(o, "compressed-pages", r.compressed);
+	mm_set_u64(o, "shared-pages", r.shared);
+	mm_set_u64(o, "huge-pages", r.huge_pages);
+	mm_set_u64(o, "skipped-pages", r.skipped);
+	mm_set_u64(o, "freed-bytes", r.freed_bytes);
+	mm_set_u64(o, "stored-bytes", r.stored_bytes);
+	mm_set_real(o, "seconds", r.seconds);
+	mm_set_real(o, "cpu-seconds", r.cpu_seconds);
+	return o;
+}

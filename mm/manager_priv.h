@@ -1,0 +1,154 @@
+/*
+ * manager_priv: the memory manager's internal state, shared by the files
+ * that make it up (manager.c options/balloon/query, uffd.c fault service,
+ * scanner.c cold tracking and reclaim, ksm.c, qmp_mm.c). Not for other
+ * subsystems: they use manager.h.
+ */
+#ifndef MINIVMM_MM_MANAGER_PRIV_H
+#define MINIVMM_MM_MANAGER_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../vmm/vmm.h"
+#include "manager.h"
+#include "pagestate.h"
+#include "policy.h"
+#include "store.h"
+
+/* Registered chunks at most: each may split a VMA in two, and
+ * vm.max_map_count is 65530 for the whole process. */
+#define MM_UFFD_MAX_CHUNKS 16384
+/* Passes an incompressible page is left alone. */
+#define MM_SKIP_PASSES 32
+
+struct mm_opts {
+	bool zero, compress, dedup, ksm;
+	bool reclaim;                    /* zero || compress || dedup */
+	int zstd_level;
+	double cold_age;                 /* seconds: the controller's floor */
+	double max_refault_rate;         /* refaults/s, 0: controller off */
+	unsigned scan_period_ms;
+	uint32_t max_csize;
+	const struct mm_policy_ops *policy;
+};
+
+/* Log-linear latency histogram (about 12% resolution). */
+#define MM_HIST_BUCKETS 320
+struct mm_hist {
+	_Atomic uint64_t b[MM_HIST_BUCKETS];
+	_Atomic uint64_t n, sum_ns, max_ns;
+};
+void mm_hist_add(struct mm_hist *h, uint64_t ns);
+/* Value (ns) at percentile pct (0..100); 0 when empty. */
+uint64_t mm_hist_pct(struct mm_hist *h, double pct);
+
+struct mm_reclaim_result {
+	uint64_t scanned, zero, compressed, shared, skipped, huge_pages;
+	uint64_t freed_bytes, stored_bytes;
+	double seconds, cpu_seconds;
+	int error;
+};
+
+struct mm_manager {
+	struct vm *vm;
+	struct guest_mem *gm;
+	struct mm_opts o;
+	struct mm_pagestate ps;
+	struct mm_store *store;
+	struct mm_policy pol;
+	struct mm_ctrl ctrl;
+	bool hugetlb;                    /* eviction per huge page */
+	bool started;
+	uint64_t pages_2m_start;         /* KVM pages_2m when reclaim started */
+	bool have_pages_2m_start;
+
+	/* userfaultfd (uffd.c) */
+	int uffd;
+	int uffd_stop;                   /* eventfd that ends the fault thread */
+	uint64_t uffd_features;
+	pthread_t fault_thread;
+	bool fault_running;
+	uint8_t *restore_buf;            /* one host page (huge page for hugetlb) */
+	_Atomic uint64_t nr_registered;
+
+	/* scanner (scanner.c) */
+	pthread_t scan_thread;
+	bool scan_running;
+	pthread_mutex_t req_lock;
+	pthread_cond_t req_cond;
+	bool req_pending, req_done, stop;
+	uint64_t req_bytes;
+	struct mm_reclaim_result req_res;
+	bool dirty_log, dirty_tried;
+	uint64_t *dirty[MM_MAX_REGIONS];
+	uint64_t *victims;
+	size_t victims_cap;
+	uint8_t *mincore_vec;
+	uint64_t passes;
+	uint64_t last_ctrl_ns, last_ctrl_refaults;
+	_Atomic uint64_t cold_age_ms;    /* current threshold, for the query */
+
+	/* figures */
+	_Atomic uint64_t refaults;               /* faults that restored evicted pages */
+	_Atomic uint64_t refaulted_pages;
+	_Atomic uint64_t zero_fills;             /* never-touched memory in registered chunks */
+	_Atomic uint64_t balloon_touched;
+	_Atomic uint64_t discarded_bytes;        /* by give_up */
+	_Atomic uint64_t evicted_zero, evicted_compressed, evicted_shared, evicted_huge;
+	_Atomic uint64_t skipped_incompressible;
+	_Atomic uint64_t reclaim_discarded_bytes;
+	_Atomic uint64_t scanner_cpu_ns, fault_cpu_ns;
+	_Atomic uint64_t checksum_failures;
+	_Atomic uint64_t registrations, unregistrations, reg_cap_hits;
+	_Atomic uint64_t wp_faults;
+	struct mm_hist fault_hist;
+};
+
+/* ---- manager.c helpers ---- */
+static inline uint8_t *mm_idx_hva(struct mm_manager *m, uint64_t idx)
+{
+	return m->gm->base + (idx << MM_PAGE_SHIFT);
+}
+/* Guest-physical address of page idx (backing offsets map to one region). */
+uint64_t mm_idx_gpa(struct mm_manager *m, uint64_t idx);
+/* Whether a chunk's first page (the huge page for hugetlb) is present. */
+bool mm_chunk_present(struct mm_manager *m, uint64_t chunk);
+/* Stops the VM: a page's contents cannot be restored. */
+void mm_fatal(struct mm_manager *m, uint64_t idx, const char *why);
+uint64_t mm_thread_cpu_ns(void);
+/* Pages in chunk c (the last chunk may be short). */
+static inline uint64_t mm_chunk_npages(struct mm_manager *m, uint64_t c)
+{
+	uint64_t first = c * m->ps.chunk_pages;
+	uint64_t n = m->ps.nr_pages - first;
+	return n < m->ps.chunk_pages ? n : m->ps.chunk_pages;
+}
+
+/* ---- uffd.c ---- */
+int mm_uffd_open(struct mm_manager *m, char *err, size_t errlen);
+int mm_uffd_start(struct mm_manager *m);
+void mm_uffd_stop(struct mm_manager *m);
+/* Registration changes only on the scanner thread. */
+int mm_uffd_register(struct mm_manager *m, uint64_t chunk);
+int mm_uffd_unregister(struct mm_manager *m, uint64_t chunk);
+/* Write-protects (wp) or releases [idx, idx+n) pages; release wakes writers. */
+int mm_uffd_wp(struct mm_manager *m, uint64_t idx, uint64_t n, bool wp);
+
+/* ---- scanner.c ---- */
+int mm_scanner_start(struct mm_manager *m);
+void mm_scanner_stop(struct mm_manager *m);
+/* Runs a forced pass on the scanner thread and waits for it. */
+int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_result *res);
+bool mm_page_is_zero(const void *page);
+
+/* ---- qmp_mm.c ---- */
+void mm_qmp_link(void);
+
+/* ---- ksm.c ---- */
+int mm_ksm_enable(struct mm_manager *m, char *err, size_t errlen);
+void mm_ksm_query(struct mm_manager *m, json_t *obj);
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * uffd: the userfaultfd fault service. Chunks holding evicted pages are
+ * registered for MISSING faults (and WP, which the scanner uses to freeze a
+ * page while it copies it out); one thread reads fault events, which come
+ * from vCPUs (through KVM) and from VMM threads alike, and restores pages:
+ * zero pages with UFFDIO_ZEROPAGE, stored pages by decompressing, verifying
+ * the checksum and UFFDIO_COPY. A hugetlb huge page is rebuilt whole from
+ * its pieces, since hugetlbfs only maps whole huge pages.
+ *
+ * Ballooned or reported pages inside a registered chunk are zero-filled on
+ * touch and counted (outside registered chunks the kernel zero-fills them
+ * and the scanner counts them through mincore).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "manager_priv.h"
+
+static uint64_t uffd_wanted_features(enum mm_backing b)
+{
+	switch (b) {
+	case MM_BACKING_MEMFD:
+		return UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+	case MM_BACKING_HUGETLB:
+		return UFFD_FEATURE_MISSING_HUGETLBFS | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+	default:
+		return 0;
+	}
+}
+
+int mm_uffd_open(struct mm_manager *m, char *err, size_t errlen)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	uint64_t want = uffd_wanted_features(m->gm->backing);
+	int fd;
+
+	/* The API handshake happens once per descriptor: probe, then ask. */
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "memory manager: userfaultfd: %s (reclaim needs it: run as root or "
+			 "set vm.unprivileged_userfaultfd=1, or start without --mm)", strerror(e));
+		return -e;
+	}
+	if (ioctl(fd, UFFDIO_API, &api) < 0 || (api.features & want) != want) {
+		snprintf(err, errlen, "memory manager: this kernel's userfaultfd cannot serve %s guest RAM "
+			 "(features 0x%llx, need 0x%llx): use --mem-backing anon, or start without --mm",
+			 mm_backing_name(m->gm->backing), (unsigned long long)api.features,
+			 (unsigned long long)want);
+		close(fd);
+		return -EOPNOTSUPP;
+	}
+	close(fd);
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, errlen, "memory manager: userfaultfd: %s", strerror(errno));
+		return -errno;
+	}
+	api = (struct uffdio_api){ .api = UFFD_API, .features = want };
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "memory manager: UFFDIO_API: %s", strerror(e));
+		close(fd);
+		return -e;
+	}
+	m->uffd = fd;
+	m->uffd_features = api.features;
+	return 0;
+}
+
+int mm_uffd_register(struct mm_manager *m, uint64_t chunk)
+{
+	struct mm_chunk *ch = &m->ps.chunks[chunk];
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)mm_idx_hva(m, chunk * m->ps.chunk_pages),
+			   .len = mm_chunk_npages(m, chunk) << MM_PAGE_SHIFT },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (ch->registered)
+		return 0;
+	if (atomic_load(&m->nr_registered) >= MM_UFFD_MAX_CHUNKS) {
+		atomic_fetch_add(&m->reg_cap_hits, 1);
+		return -ENOSPC;
+	}
+	if (ioctl(m->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		int e = errno;
+		log_err("mm", "UFFDIO_REGISTER of chunk %llu failed: %s", (unsigned long long)chunk, strerror(e));
+		return -e;
+	}
+	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) || !(reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT))) {
+		struct uffdio_range r = reg.range;
+		ioctl(m->uffd, UFFDIO_UNREGISTER, &r);
+		log_err("mm", "userfaultfd cannot copy into or write-protect %s guest RAM",
+			mm_backing_name(m->gm->backing));
+		return -EOPNOTSUPP;
+	}
+	ch->registered = true;
+	atomic_fetch_add(&m->nr_registered, 1);
+	atomic_fetch_add(&m->registrations, 1);
+	return 0;
+}
+
+int mm_uffd_unregister(struct mm_manager *m, uint64_t chunk)
+{
+	struct mm_chunk *ch = &m->ps.chunks[chunk];
+	struct uffdio_range r = {
+		.start = (uint64_t)(uintptr_t)mm_idx_hva(m, chunk * m->ps.chunk_pages),
+		.len = mm_chunk_npages(m, chunk) << MM_PAGE_SHIFT,
+	};
+
+	if (!ch->registered)
+		return 0;
+	if (ioctl(m->uffd, UFFDIO_UNREGISTER, &r) < 0)
+		return -errno;
+	ch->registered = false;
+	atomic_fetch_sub(&m->nr_registered, 1);
+	atomic_fetch_add(&m->unregistrations, 1);
+	return 0;
+}
+
+int mm_uffd_wp(struct mm_manager *m, uint64_t idx, uint64_t n, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = (uint64_t)(uintptr_t)mm_idx_hva(m, idx), .len = n << MM_PAGE_SHIFT },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	for (int tries = 0; tries < 100; tries++) {
+		if (ioctl(m->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+static int uffd_wake(struct mm_manager *m, uint8_t *hva, uint64_t len)
+{
+	struct uffdio_range r = { .start = (uint64_t)(uintptr_t)hva, .len = len };
+
+	return ioctl(m->uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
+}
+
+static int uffd_zeropage(struct mm_manager *m, uint8_t *hva, uint64_t len)
+{
+	struct uffdio_zeropage z = { .range = { .start = (uint64_t)(uintptr_t)hva, .len = len } };
+
+	for (int tries = 0; tries < 100; tries++) {
+		if (ioctl(m->uffd, UFFDIO_ZEROPAGE, &z) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+static int uffd_copy(struct mm_manager *m, uint8_t *hva, const void *src, uint64_t len)
+{
+	struct uffdio_copy c = {
+		.dst = (uint64_t)(uintptr_t)hva, .src = (uint64_t)(uintptr_t)src, .len = len,
+	};
+
+	for (int tries = 0; tries < 100; tries++) {
+		if (ioctl(m->uffd, UFFDIO_COPY, &c) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+/* Restores one 4 KiB page of a 4 KiB backing. Chunk lock held. false: VM stopped. */
+static bool uffd_restore_page(struct mm_manager *m, uint64_t idx)
+{
+	uint64_t e = ps_get(&m->ps, idx);
+	enum mm_page_state st = ps_state_of(e);
+	uint8_t *hva = mm_idx_hva(m, idx);
+	int ret;
+
+	switch (st) {
+	case MM_PAGE_ZERO:
+		ret = uffd_zeropage(m, hva, MM_PAGE_SIZE);
+		if (ret == 0 || ret == -EEXIST) {
+			ps_set_state(&m->ps, idx, MM_PAGE_RESIDENT, 0);
+			m->pol.ops->refault(&m->pol, idx);
+			atomic_fetch_add(&m->refaults, 1);
+			atomic_fetch_add(&m->refaulted_pages, 1);
+		}
+		break;
+	case MM_PAGE_COMPRESSED:
+	case MM_PAGE_SHARED:
+		ret = mm_store_get(m->store, ps_handle_of(e), m->restore_buf);
+		if (ret) {
+			mm_fatal(m, idx, ret == -EBADMSG ? "checksum mismatch in the compressed store"
+							 : strerror(-ret));
+			return false;
+		}
+		ret = uffd_copy(m, hva, m->restore_buf, MM_PAGE_SIZE);
+		if (ret == 0 || ret == -EEXIST) {
+			mm_store_release(m->store, ps_handle_of(e));
+			ps_set_state(&m->ps, idx, MM_PAGE_RESIDENT, 0);
+			m->pol.ops->refault(&m->pol, idx);
+			atomic_fetch_add(&m->refaults, 1);
+			atomic_fetch_add(&m->refaulted_pages, 1);
+		}
+		break;
+	case MM_PAGE_BALLOONED:
+	case MM_PAGE_REPORTED:
+		ret = uffd_zeropage(m, hva, MM_PAGE_SIZE);
+		if (st == MM_PAGE_REPORTED) {
+			/* The guest reused a reported page without telling: ordinary memory again. */
+			ps_set_state(&m->ps, idx, MM_PAGE_UNTOUCHED, 0);
+		} else if (!(ps_update(&m->ps, idx, PS_TOUCHED, PS_TOUCHED) & PS_TOUCHED)) {
+			atomic_fetch_add(&m->balloon_touched, 1);
+		}
+		break;
+	default:
+		/* Never-touched memory in a registered chunk. */
+		ret = uffd_zeropage(m, hva, MM_PAGE_SIZE);
+		if (ret == 0)
+			atomic_fetch_add(&m->zero_fills, 1);
+		break;
+	}
+	if (ret == -EEXIST)
+		uffd_wake(m, hva, MM_PAGE_SIZE);
+	else if (ret && ret != -ENOENT)
+		log_err("mm", "cannot resolve the fault at GPA 0x%llx: %s",
+			(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret));
+	return true;
+}
+
+/* Rebuilds a whole huge page from its pieces. Chunk lock held. */
+static bool uffd_restore_huge(struct mm_manager *m, uint64_t chunk)
+{
+	uint64_t first = chunk * m->ps.chunk_pages, n = mm_chunk_npages(m, chunk), restored = 0;
+	uint8_t *buf = m->restore_buf;
+	int ret;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t e = ps_get(&m->ps, first + i);
+		enum mm_page_state st = ps_state_of(e);
+
+		if (st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED) {
+			ret = mm_store_get(m->store, ps_handle_of(e), buf + (i << MM_PAGE_SHIFT));
+			if (ret) {
+				mm_fatal(m, first + i, ret == -EBADMSG ? "checksum mismatch in the compressed store"
+									: strerror(-ret));
+				return false;
+			}
+		} else {
+			memset(buf + (i << MM_PAGE_SHIFT), 0, MM_PAGE_SIZE);
+		}
+	}
+	ret = uffd_copy(m, mm_idx_hva(m, first), buf, n << MM_PAGE_SHIFT);
+	if (ret == 0) {
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t e = ps_get(&m->ps, first + i);
+			enum mm_page_state st = ps_state_of(e);
+
+			if (ps_is_evicted(st)) {
+				if (st != MM_PAGE_ZERO)
+					mm_store_release(m->store, ps_handle_of(e));
+				ps_set_state(&m->ps, first + i, MM_PAGE_RESIDENT, 0);
+				m->pol.ops->refault(&m->pol, first + i);
+				restored++;
+			} else if (st == MM_PAGE_REPORTED) {
+				ps_set_state(&m->ps, first + i, MM_PAGE_UNTOUCHED, 0);
+			}
+		}
+		if (restored) {
+			atomic_fetch_add(&m->refaults, 1);
+			atomic_fetch_add(&m->refaulted_pages, restored);
+		} else {
+			atomic_fetch_add(&m->zero_fills, 1);
+		}
+	} else if (ret == -EEXIST) {
+		uffd_wake(m, mm_idx_hva(m, first), n << MM_PAGE_SHIFT);
+	} else if (ret != -ENOENT) {
+		log_err("mm", "cannot restore the huge page at GPA 0x%llx: %s",
+			(unsigned long long)mm_idx_gpa(m, first), strerror(-ret));
+	}
+	return true;
+}
+
+static void uffd_handle(struct mm_manager *m, const struct uffd_msg *msg)
+{
+	uint64_t addr = msg->arg.pagefault.address, t0 = now_ns();
+	uint8_t *base = m->gm->base;
+	uint64_t idx, chunk;
+	struct mm_chunk *ch;
+
+	if (addr < (uint64_t)(uintptr_t)base || addr - (uint64_t)(uintptr_t)base >= m->gm->ram_size)
+		return;
+	idx = (addr - (uint64_t)(uintptr_t)base) >> MM_PAGE_SHIFT;
+	chunk = idx / m->ps.chunk_pages;
+	ch = &m->ps.chunks[chunk];
+
+	pthread_mutex_lock(&ch->lock);
+	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+		/* A write hit a page the scanner froze; it has been released by the
+		 * time we hold the lock, and the writer retries (and may fault in). */
+		atomic_fetch_add(&m->wp_faults, 1);
+		uffd_wake(m, mm_idx_hva(m, idx), MM_PAGE_SIZE);
+		pthread_mutex_unlock(&ch->lock);
+		return;
+	}
+	bool ok = m->hugetlb ? uffd_restore_huge(m, chunk) : uffd_restore_page(m, idx);
+	pthread_mutex_unlock(&ch->lock);
+	if (ok)
+		mm_hist_add(&m->fault_hist, now_ns() - t0);
+}
+
+static void *uffd_thread(void *arg)
+{
+	struct mm_manager *m = arg;
+	struct uffd_msg msgs[16];
+	struct pollfd pfd[2] = {
+		{ .fd = m->uffd, .events = POLLIN },
+		{ .fd = m->uffd_stop, .events = POLLIN },
+	};
+
+	for (unsigned iter = 0;; iter++) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("mm", "fault service: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		ssize_t n = read(m->uffd, msgs, sizeof(msgs));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				/* Idle: a good moment to account CPU time (the call costs ~0.4 us). */
+				atomic_store(&m->fault_cpu_ns, mm_thread_cpu_ns());
+				continue;
+			}
+			log_err("mm", "fault service: read: %s", strerror(errno));
+			break;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				uffd_handle(m, &msgs[i]);
+		if (iter % 64 == 0)
+			atomic_store(&m->fault_cpu_ns, mm_thread_cpu_ns());
+	}
+	return NULL;
+}
+
+int mm_uffd_start(struct mm_manager *m)
+{
+	size_t len = m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : MM_PAGE_SIZE;
+	int ret;
+
+	if (m->uffd < 0)
+		return -EBADF;
+	m->restore_buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			      -1, 0);
+	if (m->restore_buf == MAP_FAILED) {
+		m->restore_buf = NULL;
+		return -ENOMEM;
+	}
+	m->uffd_stop = eventfd(0, EFD_CLOEXEC);
+	if (m->uffd_stop < 0)
+		return -errno;
+	ret = pthread_create(&m->fault_thread, NULL, uffd_thread, m);
+	if (ret)
+		return -ret;
+	pthread_setname_np(m->fault_thread, "mm-fault");
+	m->fault_running = true;
+	return 0;
+}
+
+void mm_uffd_stop(struct mm_manager *m)
+{
+	if (m->fault_running) {
+		uint64_t one = 1;
+		if (write(m->uffd_stop, &one, sizeof(one)) < 0)
+			log_err("mm", "cannot stop the fault service: %s", strerror(errno));
+		pthread_join(m->fault_thread, NULL);
+		m->fault_running = false;
+	}
+	if (m->uffd_stop >= 0)
+		close(m->uffd_stop);
+	m->uffd_stop = -1;
+	/* Closing the descriptor unregisters every range. */
+	if (m->uffd >= 0)
+		close(m->uffd);
+	m->uffd = -1;
+	if (m->restore_buf)
+		munmap(m->restore_buf, m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : MM_PAGE_SIZE);
+	m->restore_buf = NULL;
+}
