@@ -66,6 +66,7 @@ $(B)/guest/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUESTFLAGS) -c $< -o $@
 $(B)/guest.img: $(GUESTOBJ) guest-driver/guest.ld
+	@scripts/check-guest-user.sh $(filter $(B)/guest/guest-driver/user_%,$(GUESTOBJ))
 	$(CC) $(GUESTFLAGS) -static -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-T,guest-driver/guest.ld -o $@ $(GUESTOBJ) -lgcc
 
 # Unit tests (cmocka) link the sanitized library.
