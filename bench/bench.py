@@ -68,7 +68,7 @@ def bandwidth():
         ("anon 4K host, 2M guest", ["--mem-backing", "anon", "--guest-pages", "2M"], 0),
         ("thp host, 4K guest", ["--mem-backing", "thp", "--guest-pages", "4K"], 0),
         ("thp host, 2M guest", ["--mem-backing", "thp", "--guest-pages", "2M"], 0),
-        ("hugetlb 2M host, 2M guest", ["--mem-backing", "hugetlb", "--guest-pages", "2M"], 320),
+        ("hugetlb 2M host, 2M guest", ["--mem-backing", "hugetlb", "--guest-pages", "2M"], 512),
     ]
     fill = {c[0]: [] for c in configs}
     verify = {c[0]: [] for c in configs}
