@@ -131,6 +131,8 @@ def main():
                        env=dict(os.environ, MINIVMM=MINIVMM))
     print(p.stdout, end="")
     tool_figures("bench_mm")
+    print(subprocess.run([sys.executable, os.path.join(HERE, "ksm.py")] + sys.argv[1:], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=900).stdout, end="")
 
 
 if __name__ == "__main__":
