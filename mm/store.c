@@ -42,7 +42,7 @@ struct mm_store {
 	uint32_t nr_buckets;          /* power of two */
 	pthread_mutex_t cctx_lock;
 	ZSTD_CCtx *cctx;
-	uint64_t *hints;              /* hashes of pages refused as incompressible (direct-mapped) */
+	uint64_t *hints;              /* hashes of pages refused a raw copy (direct-mapped) */
 	struct mm_store_stats st;
 };
 
@@ -52,18 +52,28 @@ static pthread_once_t store_dctx_once = PTHREAD_ONCE_INIT;
 static void store_dctx_free(void *p) { ZSTD_freeDCtx(p); }
 static void store_dctx_init(void) { pthread_key_create(&store_dctx_key, store_dctx_free); }
 
-/* One decompression context per thread, freed when the thread exits. */
+/*
+ * One decompression context per thread (the fault service, the scanner's
+ * dedup proofs), created on first use and freed when the thread exits; the
+ * __thread copy spares the fault path a pthread_getspecific per page.
+ * Frames keep the standard magic: magicless frames (ZSTD_f_zstd1_magicless)
+ * measured no faster per 4 KiB page, and their first byte is the frame
+ * header descriptor, whose unused bit a corruption can flip harmlessly.
+ */
+static __thread ZSTD_DCtx *store_dctx_cached;
+
 static ZSTD_DCtx *store_dctx(void)
 {
-	ZSTD_DCtx *d;
+	ZSTD_DCtx *d = store_dctx_cached;
 
+	if (d)
+		return d;
 	pthread_once(&store_dctx_once, store_dctx_init);
-	d = pthread_getspecific(store_dctx_key);
-	if (!d) {
-		d = ZSTD_createDCtx();
-		if (d)
-			pthread_setspecific(store_dctx_key, d);
-	}
+	d = ZSTD_createDCtx();
+	if (!d)
+		return NULL;
+	pthread_setspecific(store_dctx_key, d);
+	store_dctx_cached = d;
 	return d;
 }
 
@@ -105,7 +115,7 @@ struct mm_store *mm_store_new(const struct mm_store_config *cfg)
 	s->nr_buckets = 1024;
 	s->buckets = calloc(s->nr_buckets, sizeof(*s->buckets));
 	s->next_id = 1;
-	if (s->cfg.dedup && s->cfg.compress)
+	if (s->cfg.dedup)
 		s->hints = calloc(HINT_SLOTS, sizeof(*s->hints));
 	if (s->cfg.compress) {
 		s->cctx = ZSTD_createCCtx();
@@ -116,7 +126,7 @@ struct mm_store *mm_store_new(const struct mm_store_config *cfg)
 		}
 	}
 	if (!s->blocks || !s->buckets || (s->cfg.compress && !s->cctx) ||
-	    (s->cfg.dedup && s->cfg.compress && !s->hints)) {
+	    (s->cfg.dedup && !s->hints)) {
 		mm_store_free(s);
 		return NULL;
 	}
@@ -255,28 +265,29 @@ int mm_store_put(struct mm_store *s, const void *page, bool allow_raw, uint32_t 
 		if (ZSTD_isError(csize))
 			return -EIO;
 		__atomic_add_fetch(&s->st.compress_ns, store_now() - t0, __ATOMIC_RELAXED);
-		if (csize > s->cfg.max_csize) {
-			__atomic_add_fetch(&s->st.incompressible, 1, __ATOMIC_RELAXED);
-			/*
-			 * Incompressible content is kept raw only when that can pay: a
-			 * huge page going whole, or a second page with the same hash
-			 * (likely a duplicate: later copies then share it for free).
-			 */
-			if (!allow_raw && s->hints) {
-				pthread_mutex_lock(&s->lock);
-				uint64_t *slot = &s->hints[h & (HINT_SLOTS - 1)];
-				allow_raw = *slot == (h | 1);
-				*slot = h | 1;
-				pthread_mutex_unlock(&s->lock);
-			}
-			if (!allow_raw)
-				return -E2BIG;
-			csize = MM_STORE_PAGE;
-		} else {
+		if (csize <= s->cfg.max_csize) {
 			src = buf;
 			raw = false;
+		} else {
+			__atomic_add_fetch(&s->st.incompressible, 1, __ATOMIC_RELAXED);
+			csize = MM_STORE_PAGE;
 		}
 	}
+	/*
+	 * A raw copy (incompressible content, or compression off) saves nothing
+	 * by itself: keep one only when that can pay: a huge page going whole,
+	 * or a second page with the same hash (likely a duplicate: later copies
+	 * then share it for free).
+	 */
+	if (raw && !allow_raw && s->hints) {
+		pthread_mutex_lock(&s->lock);
+		uint64_t *slot = &s->hints[h & (HINT_SLOTS - 1)];
+		allow_raw = *slot == (h | 1);
+		*slot = h | 1;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (raw && !allow_raw)
+		return -E2BIG;
 	uint8_t *data = malloc(csize);
 	if (!data)
 		return -ENOMEM;

@@ -47,9 +47,11 @@ void mm_store_set_hash(struct mm_store *s, mm_store_hash_fn fn);
 
 /*
  * Stores one page. 0 with *handle (a new reference) and *dedup true when
- * identical bytes were already held; -E2BIG when it compresses worse than
- * max_csize (nothing stored) unless allow_raw, which stores such a page
- * uncompressed (a huge page is evicted whole); -ENOMEM.
+ * identical bytes were already held; -E2BIG when it would be kept raw
+ * (it compresses worse than max_csize, or compression is off) and a raw
+ * copy saves nothing: nothing is stored unless allow_raw (a huge page is
+ * evicted whole) or the same hash was seen before (a likely duplicate,
+ * which later copies then share); -ENOMEM.
  */
 int mm_store_put(struct mm_store *s, const void *page, bool allow_raw, uint32_t *handle, bool *dedup);
 

@@ -218,19 +218,29 @@ static void test_checksum_failure(void **state)
 static void test_raw_dedup_only(void **state)
 {
 	struct mm_store *s = new_store(false, true);
-	uint8_t a[PG], out[PG];
+	uint8_t a[PG], b[PG], out[PG];
 	uint32_t h1, h2;
 	bool dd;
 
 	(void)state;
 	fill_random(a, 3);
+	fill_random(b, 5);
+	/* with compression off a unique page would only move into the store: refused */
+	assert_int_equal(mm_store_put(s, b, false, &h1, &dd), -E2BIG);
+	/* the second sighting of the same content is kept raw, and later copies share it */
+	assert_int_equal(mm_store_put(s, a, false, &h1, &dd), -E2BIG);
 	assert_int_equal(mm_store_put(s, a, false, &h1, &dd), 0);
+	assert_false(dd);
 	assert_int_equal(mm_store_csize(s, h1), PG);
 	assert_int_equal(mm_store_put(s, a, false, &h2, &dd), 0);
 	assert_true(dd);
 	assert_int_equal(h1, h2);
 	assert_int_equal(mm_store_get(s, h1, out), 0);
 	assert_memory_equal(out, a, PG);
+	/* a huge page going whole may always be kept raw */
+	assert_int_equal(mm_store_put(s, b, true, &h2, &dd), 0);
+	assert_false(dd);
+	mm_store_release(s, h1);
 	mm_store_release(s, h1);
 	mm_store_release(s, h2);
 	mm_store_free(s);
