@@ -609,12 +609,13 @@ static void balloon_serve_stats(struct balloon *b, struct virtq *vq)
 		}
 		balloon_parse_stats(b, buf, len);
 		/* the driver keeps one buffer out; a second one replaces the first */
-		if (b->stats_held) {
+		if (b->stats_held && b->stats_gen == vq->gen) {
 			vq_push(vq, b->stats_head, 0);
 			virtio_mmio_notify_used(b->vio, vq);
 		}
 		b->stats_held = true;
 		b->stats_head = c->head;
+		b->stats_gen = vq->gen;
 	}
 }
 
@@ -688,8 +689,11 @@ static void balloon_stats_tick(void *opaque, uint32_t events)
 	    (b->features & (1ull << BALLOON_F_STATS_VQ))) {
 		struct virtq *vq = virtio_mmio_queue(b->vio, 2);
 		b->stats_held = false;
-		vq_push(vq, b->stats_head, 0);
-		virtio_mmio_notify_used(b->vio, vq);
+		/* a buffer from before the driver set the queue up again is gone */
+		if (b->stats_gen == vq->gen) {
+			vq_push(vq, b->stats_head, 0);
+			virtio_mmio_notify_used(b->vio, vq);
+		}
 	}
 	virtio_mmio_unlock(b->vio);
 }

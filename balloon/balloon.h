@@ -93,6 +93,7 @@ struct balloon {
 	uint64_t stats_updates, stats_unknown_tags;
 	bool stats_held;                   /* a driver buffer waits on the stats queue */
 	uint16_t stats_head;
+	uint32_t stats_gen;        /* stats queue generation stats_head belongs to */
 	int stats_timer_fd;                /* -1 until a period is set */
 
 	uint32_t *pfns;                    /* scratch for sorting a batch */

@@ -101,6 +101,8 @@ struct virtq {
 
 	uint16_t last_avail;       /* next avail ring slot the device reads */
 	uint16_t used_idx;         /* the device's copy of used->idx */
+	uint32_t gen;              /* bumped by every vq_setup(): a chain head a device
+				    * held from an earlier ring is stale */
 
 	vq_fail_fn fail;
 	void *fail_opaque;

@@ -255,7 +255,9 @@ static void mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 			vq->num = v > 0xffff ? 0 : (uint16_t)v;   /* checked at QueueReady */
 		return;
 	case VIRTIO_MMIO_QUEUE_READY:
-		if (!vq_exists)
+		/* a failed device takes no new queues until reset, so a guest
+		 * cannot turn one violation into a flood of log lines */
+		if (!vq_exists || (t->status & VIRTIO_CONFIG_S_NEEDS_RESET))
 			return;
 		if (v == 1 && !vq->ready)
 			vq_setup(vq);   /* a bad layout fails the device via vq->fail */

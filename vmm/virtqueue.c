@@ -79,6 +79,7 @@ int vq_setup(struct virtq *vq)
 	vq->used_idx = 0;
 	vq->broken = false;
 	vq->ready = true;
+	vq->gen++;
 	return 0;
 }
 
@@ -181,6 +182,11 @@ void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	if (!vq->ready || vq->broken)
 		return;
 	uint16_t num = vq->num;
+	if (head >= num) {   /* a device bug, never a guest's: refuse rather than corrupt */
+		log_err("virtio", "%s queue %u: device pushed head %u >= queue size %u",
+			vq->name ? vq->name : "?", vq->index, head, num);
+		return;
+	}
 	struct vq_used_elem *ring = (struct vq_used_elem *)(vq->used + 4);
 	struct vq_used_elem *e = &ring[vq->used_idx & (num - 1)];
 	__atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);

@@ -588,6 +588,12 @@ static void test_transport(void **state)
 	wr(t, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(rd(t, VIRTIO_MMIO_QUEUE_READY), 0);
 	assert_true(rd(t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* a failed device takes no queue until reset, even a good one: a guest
+	 * repeating QueueReady can neither revive it nor flood the log */
+	wr(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
+	for (int i = 0; i < 3; i++)
+		wr(t, VIRTIO_MMIO_QUEUE_READY, 1);
+	assert_int_equal(rd(t, VIRTIO_MMIO_QUEUE_READY), 0);
 
 	/* odd-sized register accesses are ignored, not fatal */
 	uint8_t b = 0xff;
