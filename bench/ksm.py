@@ -44,7 +44,7 @@ KSM = "/sys/kernel/mm/ksm"
 MEM = "1G"
 APPEND = "workload=fill size=512M mix=dup:50,zero:25,random:25 rounds=0"
 TARGET_FRACTION = 0.90
-KSM_CAP_S = 60 if "--quick" in sys.argv else 150   # wait for KSM at default speed
+KSM_CAP_S = 90 if "--quick" in sys.argv else 150   # wait for KSM at default speed (it needs ~65 s here)
 KSM_FAST_CAP_S = 60
 POLL_S = 0.05
 
@@ -60,7 +60,7 @@ _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c
 def out(name, value, unit=""):
     if isinstance(value, float):
         value = "%.3f" % value
-    print("%s: %s %s" % (name, value, unit), flush=True)
+    print(("%s: %s %s" % (name, value, unit)).rstrip(), flush=True)
 
 
 def pss(pid):
@@ -126,7 +126,11 @@ class Frozen:
                     raise OSError(ctypes.get_errno(), "PTRACE_SEIZE %d" % tid)
                 self.tids.append(tid)
                 _libc.ptrace(PTRACE_INTERRUPT, tid, None, None)
-                os.waitpid(tid, WALL)
+                deadline = time.monotonic() + 10
+                while os.waitpid(tid, WALL | os.WNOHANG) == (0, 0):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("vCPU thread %d did not stop within 10 s" % tid)
+                    time.sleep(0.001)
         if not self.tids:
             raise RuntimeError("no vCPU thread found in %d" % pid)
 
@@ -210,6 +214,22 @@ def first_reach(series, x):
     return None
 
 
+def other_mergeable(exclude=None):
+    """Pids of other processes with KSM-mergeable memory: ksmd scans them
+    too (its CPU then includes them) and our pages may merge with theirs."""
+    res = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == exclude:
+            continue
+        try:
+            with open("/proc/%s/ksm_stat" % pid) as f:
+                if re.search(r"ksm_mergeable: yes|ksm_merge_any: yes", f.read()):
+                    res.append(pid)
+        except OSError:
+            pass
+    return res
+
+
 def ksm_run(pages_to_scan, target, cap_s, ksmd):
     """One KSM run on a fresh VM; returns its series and where it stopped."""
     ksm_set("run", 0)
@@ -220,6 +240,7 @@ def ksm_run(pages_to_scan, target, cap_s, ksmd):
         pid = vm.pid
         p0 = pss(pid)
         c0 = cpu_ns(ksmd)
+        others = set(other_mergeable(pid))
         t0 = time.monotonic()
         ksm_set("run", 1)
         series = [(0.0, 0, 0)]
@@ -229,11 +250,16 @@ def ksm_run(pages_to_scan, target, cap_s, ksmd):
             series.append((time.monotonic() - t0, p0 - pss(pid), cpu_ns(ksmd) - c0))
             if series[-1][1] >= target:
                 break
+        # Someone else on this shared machine may have changed the settings
+        # or started a mergeable process meanwhile: the figures say so.
+        changed = [n for n, v in (("run", "1"), ("pages_to_scan", str(pages_to_scan)),
+                                  ("sleep_millisecs", "20")) if ksm_get(n) != v]
+        others |= set(other_mergeable(pid))
         ksm_set("run", 0)
         with open("/proc/%d/ksm_stat" % pid) as f:
             stat = dict(re.findall(r"^(\w+)\s+(\d+)", f.read(), re.M))
         return {"line": line, "pss0": p0, "series": series,
-                "stat": stat}
+                "stat": stat, "others": sorted(others, key=int), "changed": changed}
     finally:
         ksm_set("run", 0)
         stop(vm, frozen)
@@ -242,6 +268,10 @@ def ksm_run(pages_to_scan, target, cap_s, ksmd):
 def report_ksm(tag, k, target, mv_t, mv_cpu):
     s = k["series"]
     hit = first_reach(s, target)
+    if k["others"] or k["changed"]:
+        out("%s CONTAMINATED (figures not clean)" % tag,
+            "other mergeable pids: %s; KSM settings changed by someone else: %s"
+            % (" ".join(k["others"]) or "none", " ".join(k["changed"]) or "none"))
     out("%s savings at end" % tag, s[-1][1] / 2**20, "MiB")
     out("%s ksm_merging_pages" % tag, int(k["stat"].get("ksm_merging_pages", 0)), "pages")
     out("%s ksm_process_profit" % tag, int(k["stat"].get("ksm_process_profit", 0)) / 2**20, "MiB")
@@ -285,19 +315,14 @@ def main():
     saved = {n: ksm_get(n) for n in names}
     try:
         ksmd = ksmd_path()
+        out("ksm bench host", "%s, %d cores, kernel %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                                           os.cpu_count(), os.uname().release))
         out("ksm host settings found (run pages_to_scan sleep_millisecs)",
             " ".join(saved[n] for n in names))
         for n in ("smart_scan", "use_zero_pages", "max_page_sharing", "advisor_mode"):
             if os.path.exists(os.path.join(KSM, n)):
                 out("ksm " + n, ksm_get(n))
-        others = []
-        for pid in os.listdir("/proc"):
-            try:
-                with open("/proc/%s/ksm_stat" % pid) as f:
-                    if re.search(r"ksm_mergeable: yes|ksm_merge_any: yes", f.read()):
-                        others.append(pid)
-            except OSError:
-                pass
+        others = other_mergeable()
         if others:
             out("ksm WARNING other mergeable processes (ksmd CPU includes them)", " ".join(others))
 
