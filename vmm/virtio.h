@@ -118,13 +118,14 @@ void vq_reset(struct virtq *vq);
 int vq_setup(struct virtq *vq);
 
 /* Pops the next available chain into c, checking every index, length,
- * address and direction. Returns 1 with c filled, 0 when the ring is empty,
- * -EIO when the guest broke the rules (the queue is then broken and
- * vq_fail() already ran) or when the queue is not ready. */
+ * address and direction. Returns 1 with c filled, 0 when the ring is empty
+ * or the queue is not ready, -EIO when the guest broke the rules (the queue
+ * is then broken and vq_fail() already ran). */
 int vq_pop(struct virtq *vq, struct vq_chain *c, enum vq_dir dir);
 
 /* Returns a chain to the guest: used element (head, written bytes), then
- * the used index with release semantics. */
+ * the used index with release semantics. A head >= the queue size is a
+ * device bug: logged, nothing written. */
 void vq_push(struct virtq *vq, uint16_t head, uint32_t written);
 
 /* True unless the driver asked for no interrupts (VRING_AVAIL_F_NO_INTERRUPT);

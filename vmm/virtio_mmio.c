@@ -161,6 +161,17 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
 	uint32_t old = t->status;
 	/* NEEDS_RESET is the device's bit; the driver cannot clear it but by reset */
 	uint32_t now = (v & 0xff & ~VIRTIO_CONFIG_S_NEEDS_RESET) | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
+	uint32_t steps = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
+
+	/* status only grows until a reset (spec 2.1.1); clearing a step would let a
+	 * driver renegotiate features under live queues */
+	if (old & ~now & steps) {
+		log_err("virtio", "%s: driver cleared status bits 0x%x without a reset",
+			t->ops->name, old & ~now & steps);
+		virtio_mmio_needs_reset(t);
+		return;
+	}
 
 	if ((now & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		uint64_t want = t->drv_features, offered = mmio_offered(t);

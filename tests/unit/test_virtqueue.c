@@ -595,7 +595,18 @@ static void test_transport(void **state)
 		wr(t, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(rd(t, VIRTIO_MMIO_QUEUE_READY), 0);
 
-	/* odd-sized register accesses are ignored, not fatal */
+	/* status only grows until a reset: clearing DRIVER_OK under live queues fails the device */
+	wr(t, VIRTIO_MMIO_STATUS, 0);
+	wr(t, VIRTIO_MMIO_STATUS, 3);
+	wr(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	wr(t, VIRTIO_MMIO_STATUS, 3 | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_false(rd(t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	wr(t, VIRTIO_MMIO_STATUS, 3);
+	assert_true(rd(t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	assert_true(rd(t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);
+
+		/* odd-sized register accesses are ignored, not fatal */
 	uint8_t b = 0xff;
 	virtio_mmio_access(t, VIRTIO_MMIO_MAGIC_VALUE, &b, 1, false);
 	assert_int_equal(b, 0);
