@@ -10,6 +10,16 @@
  * Ballooned or reported pages inside a registered chunk are zero-filled on
  * touch and counted (outside registered chunks the kernel zero-fills them
  * and the scanner counts them through mincore).
+ *
+ * Fault-around: decompressing a 4 KiB page costs about as much as the
+ * userfaultfd round trip itself, so a thread reading evicted memory in
+ * ascending order would pay both per page. When a compressed fault lands on
+ * the page right after the previous fault's last page, the run of stored
+ * pages that follows it in the same chunk (a window doubling up to
+ * UFFD_AROUND_MAX pages, as swap readahead) is decompressed, verified and
+ * installed with the faulting page in one UFFDIO_COPY. It counts as one
+ * refault of several pages; only the faulting page is reported to the
+ * policy as referenced. Random access never triggers it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +34,15 @@
 #include <unistd.h>
 
 #include "manager_priv.h"
+
+/* Fault-around window at most, in pages (swap readahead's default too). */
+#define UFFD_AROUND_MAX 8u
+
+/* The fault thread's view of the access pattern (fault-around). */
+struct uffd_around {
+	uint64_t expect;        /* page after the last restored run; UINT64_MAX: none */
+	uint32_t window;        /* pages the next sequential fault restores */
+};
 
 static uint64_t uffd_wanted_features(enum mm_backing b)
 {
@@ -164,23 +183,112 @@ static int uffd_zeropage(struct mm_manager *m, uint8_t *hva, uint64_t len)
 	return -EAGAIN;
 }
 
-static int uffd_copy(struct mm_manager *m, uint8_t *hva, const void *src, uint64_t len)
+/* Copies len bytes in; *done (optional) gets the bytes installed from the
+ * start of the range, also when it fails part way. */
+static int uffd_copy_n(struct mm_manager *m, uint8_t *hva, const uint8_t *src, uint64_t len, uint64_t *done)
 {
-	struct uffdio_copy c = {
-		.dst = (uint64_t)(uintptr_t)hva, .src = (uint64_t)(uintptr_t)src, .len = len,
-	};
+	uint64_t off = 0;
+	int ret = -EAGAIN;
 
-	for (int tries = 0; tries < 100; tries++) {
-		if (ioctl(m->uffd, UFFDIO_COPY, &c) == 0)
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
+	for (int tries = 0; tries < 100 && off < len; tries++) {
+		struct uffdio_copy c = {
+			.dst = (uint64_t)(uintptr_t)(hva + off), .src = (uint64_t)(uintptr_t)(src + off),
+			.len = len - off,
+		};
+		if (ioctl(m->uffd, UFFDIO_COPY, &c) == 0) {
+			off = len;
+			ret = 0;
+			break;
+		}
+		ret = -errno;
+		if (c.copy > 0)
+			off += (uint64_t)c.copy;
+		if (ret != -EAGAIN)
+			break;
 	}
-	return -EAGAIN;
+	if (done)
+		*done = off;
+	return off == len ? 0 : ret;
 }
 
-/* Restores one 4 KiB page of a 4 KiB backing. Chunk lock held. false: VM stopped. */
-static bool uffd_restore_page(struct mm_manager *m, uint64_t idx)
+static int uffd_copy(struct mm_manager *m, uint8_t *hva, const void *src, uint64_t len)
+{
+	return uffd_copy_n(m, hva, src, len, NULL);
+}
+
+/*
+ * A fault the kernel would not let us resolve (no host memory: for hugetlb,
+ * an empty huge page pool) would otherwise be retried by the guest forever:
+ * stop the VM and say why.
+ */
+static void uffd_cannot_resolve(struct mm_manager *m, uint64_t idx, int ret)
+{
+	log_err("mm", "cannot bring back guest memory at GPA 0x%llx: %s%s; stopping the VM",
+		(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret),
+		ret == -ENOMEM && m->gm->backing == MM_BACKING_HUGETLB ?
+		" (the host's huge page pool has no free page: raise /proc/sys/vm/nr_hugepages)" : "");
+	if (m->vm)
+		vm_request_exit(m->vm, 125);
+}
+
+static bool uffd_is_stored(enum mm_page_state st)
+{
+	return st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED;
+}
+
+/*
+ * Restores the stored page idx and, on a sequential fault, the stored pages
+ * after it in its chunk, with one UFFDIO_COPY. Chunk lock held. Returns the
+ * pages installed from idx on (0: idx itself was not), -1 when the VM was
+ * stopped (a page failed its checksum); *ret gets the copy's result.
+ */
+static int64_t uffd_restore_run(struct mm_manager *m, uint64_t idx, struct uffd_around *ra, int *ret)
+{
+	uint64_t end = (idx / m->ps.chunk_pages) * m->ps.chunk_pages + mm_chunk_npages(m, idx / m->ps.chunk_pages);
+	uint64_t n = 1, want, done = 0;
+	uint32_t handles[UFFD_AROUND_MAX];
+
+	ra->window = idx == ra->expect ? (ra->window * 2 > UFFD_AROUND_MAX ? UFFD_AROUND_MAX : ra->window * 2) : 1;
+	want = ra->window < end - idx ? ra->window : end - idx;
+	handles[0] = ps_handle_of(ps_get(&m->ps, idx));
+	for (; n < want; n++) {
+		uint64_t e = ps_get(&m->ps, idx + n);
+		if (!uffd_is_stored(ps_state_of(e)))
+			break;
+		handles[n] = ps_handle_of(e);
+	}
+	/* Every page is verified before any of it reaches the guest. One that
+	 * fails ahead of the faulting page ends the run: it stops the VM when
+	 * (if ever) it is touched itself, through its own fault. */
+	for (uint64_t i = 0; i < n; i++) {
+		int r = mm_store_get(m->store, handles[i], m->restore_buf + (i << MM_PAGE_SHIFT));
+		if (r && i > 0) {
+			n = i;
+			break;
+		}
+		if (r) {
+			mm_fatal(m, idx, r == -EBADMSG ? "checksum mismatch in the compressed store" : strerror(-r));
+			return -1;
+		}
+	}
+	*ret = uffd_copy_n(m, mm_idx_hva(m, idx), m->restore_buf, n << MM_PAGE_SHIFT, &done);
+	done >>= MM_PAGE_SHIFT;
+	for (uint64_t i = 0; i < done; i++) {
+		mm_store_release(m->store, handles[i]);
+		ps_set_state(&m->ps, idx + i, MM_PAGE_RESIDENT, 0);
+	}
+	if (done) {
+		m->pol.ops->refault(&m->pol, idx);
+		atomic_fetch_add(&m->refaults, 1);
+		atomic_fetch_add(&m->refaulted_pages, done);
+		ra->expect = idx + done;
+	}
+	return (int64_t)done;
+}
+
+/* Restores one 4 KiB page of a 4 KiB backing (with fault-around for stored
+ * pages). Chunk lock held. false: VM stopped. */
+static bool uffd_restore_page(struct mm_manager *m, uint64_t idx, struct uffd_around *ra)
 {
 	uint64_t e = ps_get(&m->ps, idx);
 	enum mm_page_state st = ps_state_of(e);
@@ -198,22 +306,22 @@ static bool uffd_restore_page(struct mm_manager *m, uint64_t idx)
 		}
 		break;
 	case MM_PAGE_COMPRESSED:
-	case MM_PAGE_SHARED:
-		ret = mm_store_get(m->store, ps_handle_of(e), m->restore_buf);
-		if (ret) {
-			mm_fatal(m, idx, ret == -EBADMSG ? "checksum mismatch in the compressed store"
-							 : strerror(-ret));
+	case MM_PAGE_SHARED: {
+		int64_t done = uffd_restore_run(m, idx, ra, &ret);
+		if (done < 0)
 			return false;
-		}
-		ret = uffd_copy(m, hva, m->restore_buf, MM_PAGE_SIZE);
-		if (ret == 0 || ret == -EEXIST) {
+		if (done == 0 && ret == -EEXIST) {
+			/* Already mapped (the bytes were restored before): settle the state. */
 			mm_store_release(m->store, ps_handle_of(e));
 			ps_set_state(&m->ps, idx, MM_PAGE_RESIDENT, 0);
 			m->pol.ops->refault(&m->pol, idx);
 			atomic_fetch_add(&m->refaults, 1);
 			atomic_fetch_add(&m->refaulted_pages, 1);
+		} else if (done > 0) {
+			ret = 0;
 		}
 		break;
+	}
 	case MM_PAGE_BALLOONED:
 	case MM_PAGE_REPORTED:
 		ret = uffd_zeropage(m, hva, MM_PAGE_SIZE);
@@ -234,8 +342,7 @@ static bool uffd_restore_page(struct mm_manager *m, uint64_t idx)
 	if (ret == -EEXIST)
 		uffd_wake(m, hva, MM_PAGE_SIZE);
 	else if (ret && ret != -ENOENT)
-		log_err("mm", "cannot resolve the fault at GPA 0x%llx: %s",
-			(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret));
+		uffd_cannot_resolve(m, idx, ret);
 	return true;
 }
 
@@ -286,13 +393,12 @@ static bool uffd_restore_huge(struct mm_manager *m, uint64_t chunk)
 	} else if (ret == -EEXIST) {
 		uffd_wake(m, mm_idx_hva(m, first), n << MM_PAGE_SHIFT);
 	} else if (ret != -ENOENT) {
-		log_err("mm", "cannot restore the huge page at GPA 0x%llx: %s",
-			(unsigned long long)mm_idx_gpa(m, first), strerror(-ret));
+		uffd_cannot_resolve(m, first, ret);
 	}
 	return true;
 }
 
-static void uffd_handle(struct mm_manager *m, const struct uffd_msg *msg)
+static void uffd_handle(struct mm_manager *m, const struct uffd_msg *msg, struct uffd_around *ra)
 {
 	uint64_t addr = msg->arg.pagefault.address, t0 = now_ns();
 	uint8_t *base = m->gm->base;
@@ -314,7 +420,7 @@ static void uffd_handle(struct mm_manager *m, const struct uffd_msg *msg)
 		pthread_mutex_unlock(&ch->lock);
 		return;
 	}
-	bool ok = m->hugetlb ? uffd_restore_huge(m, chunk) : uffd_restore_page(m, idx);
+	bool ok = m->hugetlb ? uffd_restore_huge(m, chunk) : uffd_restore_page(m, idx, ra);
 	pthread_mutex_unlock(&ch->lock);
 	if (ok)
 		mm_hist_add(&m->fault_hist, now_ns() - t0);
@@ -324,6 +430,7 @@ static void *uffd_thread(void *arg)
 {
 	struct mm_manager *m = arg;
 	struct uffd_msg msgs[16];
+	struct uffd_around ra = { .expect = UINT64_MAX, .window = 1 };
 	struct pollfd pfd[2] = {
 		{ .fd = m->uffd, .events = POLLIN },
 		{ .fd = m->uffd_stop, .events = POLLIN },
@@ -350,7 +457,7 @@ static void *uffd_thread(void *arg)
 		}
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				uffd_handle(m, &msgs[i]);
+				uffd_handle(m, &msgs[i], &ra);
 		if (iter % 64 == 0)
 			atomic_store(&m->fault_cpu_ns, mm_thread_cpu_ns());
 	}
@@ -359,7 +466,7 @@ static void *uffd_thread(void *arg)
 
 int mm_uffd_start(struct mm_manager *m)
 {
-	size_t len = m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : MM_PAGE_SIZE;
+	size_t len = m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : UFFD_AROUND_MAX * MM_PAGE_SIZE;
 	int ret;
 
 	if (m->uffd < 0)
@@ -398,6 +505,6 @@ void mm_uffd_stop(struct mm_manager *m)
 		close(m->uffd);
 	m->uffd = -1;
 	if (m->restore_buf)
-		munmap(m->restore_buf, m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : MM_PAGE_SIZE);
+		munmap(m->restore_buf, m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : UFFD_AROUND_MAX * MM_PAGE_SIZE);
 	m->restore_buf = NULL;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "manager_priv.h"
+#include "../../guest-driver/fillgen.h"
 
 #define PG 4096ull
 #define MiB (1ull << 20)
@@ -382,6 +383,95 @@ static void test_manager_anon(void **state) { (void)state; run_manager(MM_BACKIN
 static void test_manager_memfd(void **state) { (void)state; run_manager(MM_BACKING_MEMFD); }
 static void test_manager_hugetlb(void **state) { (void)state; run_manager(MM_BACKING_HUGETLB); }
 
+/* ---- fault-around: sequential refaults restore the following stored pages too ---- */
+
+struct fa_reader {
+	volatile uint8_t *p;
+	atomic_bool done;
+	uint8_t val;
+};
+
+static void *fa_reader_main(void *arg)
+{
+	struct fa_reader *r = arg;
+
+	r->val = r->p[0];
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void fa_wait_restored(struct mm_manager *m)
+{
+	for (int i = 0; i < 100 && atomic_load(&m->ps.count[MM_PAGE_COMPRESSED]); i++)
+		usleep(10000);
+}
+
+static void test_fault_around(void **state)
+{
+	const uint64_t npg = 2048, bad = 205;
+	struct mm_config cfg = { .ram_size = npg * PG, .backing = MM_BACKING_ANON };
+	struct fillgen_mix mix;
+	struct vm vm;
+	char err[256];
+
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	vm.vm_fd = vm.kvm_fd = -1;
+	atomic_store(&vm.state, VM_RUNNING);
+	assert_int_equal(mm_create(&vm.mem, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(mmgr_create(&vm, "cold-age=0,max-refault-rate=0,scan-period=60000",
+				     err, sizeof(err)), 0);
+	assert_int_equal(fillgen_parse_mix("text:100", &mix), 0);
+	uint8_t *want = malloc(npg * PG);
+	assert_non_null(want);
+	for (uint64_t i = 0; i < npg; i++) {
+		fillgen_page(5, &mix, i, 0, (uint64_t *)(want + i * PG));
+		memcpy(vm.mem.base + i * PG, want + i * PG, PG);
+	}
+	assert_int_equal(mmgr_start(&vm), 0);
+	struct mm_manager *m = vm.mgr;
+
+	/* a sequential read: every byte right, several pages per fault */
+	json_decref(mmgr_reclaim(m, 0, err, sizeof(err)));
+	assert_int_equal(atomic_load(&m->ps.count[MM_PAGE_COMPRESSED]), npg);
+	uint64_t rf0 = atomic_load(&m->refaults);
+	for (uint64_t i = 0; i < npg; i++)
+		assert_memory_equal(vm.mem.base + i * PG, want + i * PG, PG);
+	fa_wait_restored(m);
+	assert_int_equal(atomic_load(&m->refaulted_pages), npg);
+	assert_true(atomic_load(&m->refaults) - rf0 < npg / 4);
+	assert_int_equal(atomic_load(&m->ps.count[MM_PAGE_COMPRESSED]), 0);
+
+	/* stride 7: no run to follow, still right */
+	json_decref(mmgr_reclaim(m, 0, err, sizeof(err)));
+	assert_int_equal(atomic_load(&m->ps.count[MM_PAGE_COMPRESSED]), npg);
+	for (uint64_t k = 0; k < npg; k++) {
+		uint64_t i = (k * 7) % npg;
+		assert_memory_equal(vm.mem.base + i * PG, want + i * PG, PG);
+	}
+
+	/* a corrupt page ahead of a sequential run ends the run; only its own
+	 * touch stops the VM, and the reader never sees its bytes */
+	json_decref(mmgr_reclaim(m, 0, err, sizeof(err)));
+	assert_int_equal(mm_store_corrupt(m->store, ps_handle_of(ps_get(&m->ps, bad)), 7), 0);
+	for (uint64_t i = 190; i < bad; i++)
+		assert_memory_equal(vm.mem.base + i * PG, want + i * PG, PG);
+	assert_int_equal(atomic_load(&vm.state), VM_RUNNING);
+	assert_int_equal(ps_state_of(ps_get(&m->ps, bad)), MM_PAGE_COMPRESSED);
+	struct fa_reader rd = { .p = vm.mem.base + bad * PG };
+	pthread_t rt;
+	assert_int_equal(pthread_create(&rt, NULL, fa_reader_main, &rd), 0);
+	for (int i = 0; i < 100 && atomic_load(&vm.state) == VM_RUNNING; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&vm.state), VM_SHUTTING_DOWN);
+	assert_int_equal(atomic_load(&m->checksum_failures), 1);
+	assert_false(atomic_load(&rd.done));
+	mmgr_destroy(&vm);   /* wakes the blocked reader */
+	pthread_join(rt, NULL);
+	mm_destroy(&vm.mem);
+	free(want);
+}
+
 static void test_options(void **state)
 {
 	struct vm vm;
@@ -437,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_manager_anon),
 		cmocka_unit_test(test_manager_memfd),
 		cmocka_unit_test(test_manager_hugetlb),
+		cmocka_unit_test(test_fault_around),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
