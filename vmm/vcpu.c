@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -181,9 +182,15 @@ void vcpu_dump(struct vcpu *cpu, FILE *out)
 }
 
 /* A vCPU stops the whole VM on anything it cannot continue from. */
-static void vcpu_fail(struct vcpu *cpu, const char *fmt, const char *what, unsigned long long v)
+static void __attribute__((format(printf, 2, 3))) vcpu_fail(struct vcpu *cpu, const char *fmt, ...)
 {
-	log_err("vcpu", fmt, cpu->index, what, v);
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_err("vcpu", "cpu %d: %s", cpu->index, why);
 	vcpu_dump(cpu, stderr);
 	vm_request_exit(cpu->vm, 1);
 }
@@ -240,7 +247,7 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			vcpu_fail(cpu, "cpu %d: %s failed: errno %llu", "KVM_RUN", (unsigned long long)errno);
+			vcpu_fail(cpu, "KVM_RUN failed: %s", strerror(errno));
 			break;
 		}
 		switch (run->exit_reason) {
@@ -258,22 +265,22 @@ static void *vcpu_thread(void *arg)
 			log_info("vcpu", "cpu %d halted", cpu->index);
 			goto out;
 		case KVM_EXIT_SHUTDOWN:
-			vcpu_fail(cpu, "cpu %d: %s (triple fault) %llu", "guest shutdown", 0);
+			vcpu_fail(cpu, "guest shutdown (triple fault)");
 			goto out;
 		case KVM_EXIT_SYSTEM_EVENT:
-			vcpu_fail(cpu, "cpu %d: %s type %llu", "system event",
+			vcpu_fail(cpu, "system event type %llu",
 				  (unsigned long long)run->system_event.type);
 			goto out;
 		case KVM_EXIT_FAIL_ENTRY:
-			vcpu_fail(cpu, "cpu %d: %s, hardware reason 0x%llx", "VM entry failed",
+			vcpu_fail(cpu, "VM entry failed, hardware reason 0x%llx",
 				  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 			goto out;
 		case KVM_EXIT_INTERNAL_ERROR:
-			vcpu_fail(cpu, "cpu %d: %s, suberror %llu (1 = instruction emulation failed)",
-				  "KVM internal error", (unsigned long long)run->internal.suberror);
+			vcpu_fail(cpu, "KVM internal error, suberror %llu (1 = instruction emulation failed)",
+				  (unsigned long long)run->internal.suberror);
 			goto out;
 		default:
-			vcpu_fail(cpu, "cpu %d: %s %llu", "unhandled exit reason",
+			vcpu_fail(cpu, "unhandled exit reason %llu",
 				  (unsigned long long)run->exit_reason);
 			goto out;
 		}
