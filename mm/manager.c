@@ -49,13 +49,17 @@ bool mm_chunk_present(struct mm_manager *m, uint64_t chunk)
 	return v & 1;
 }
 
-void mm_fatal(struct mm_manager *m, uint64_t idx, const char *why)
+void mm_fatal(struct mm_manager *m, uint64_t idx, enum stop_reason reason, const char *why)
 {
-	atomic_fetch_add(&m->checksum_failures, 1);
-	log_err("mm", "guest page at GPA 0x%llx cannot be restored: %s; stopping the VM "
-		"rather than hand the guest wrong data", (unsigned long long)mm_idx_gpa(m, idx), why);
+	atomic_fetch_add(reason == STOP_CHECKSUM ? &m->checksum_failures : &m->unresolvable_faults, 1);
+	/* Only the first loss is worth a line: the VM is stopping by then. */
+	if (atomic_exchange(&m->failed, true))
+		return;
+	log_err("mm", "guest page at GPA 0x%llx cannot be restored: %s; stopping the VM (%s) "
+		"rather than hand the guest wrong data", (unsigned long long)mm_idx_gpa(m, idx), why,
+		stop_reason_name(reason));
 	if (m->vm)
-		vm_request_exit(m->vm, 125);
+		vm_request_exit(m->vm, stop_status(reason));
 }
 
 void mm_hist_add(struct mm_hist *h, uint64_t ns)
@@ -303,6 +307,16 @@ int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen)
 		ret = mm_uffd_open(m, err, errlen);
 		if (ret)
 			goto fail;
+	} else if (m->hugetlb) {
+		/*
+		 * Huge pages whose pieces the guest gives up one by one are freed
+		 * only after a check under write protection (huge.c), which needs
+		 * userfaultfd even without reclaim. Without it such pages stay.
+		 */
+		char uerr[256];
+		if (mm_uffd_open(m, uerr, sizeof(uerr)))
+			log_info("mm", "hugetlb: %s; huge pages the guest gives up piecemeal stay "
+				 "resident", uerr);
 	}
 	log_info("mm", "manager: reclaim %s (zero=%s compress=%s dedup=%s zstd-level=%d cold-age=%gs "
 		 "policy=%s max-refault-rate=%g scan-period=%ums), ksm %s, table %llu KiB",
@@ -324,13 +338,15 @@ int mmgr_start(struct vm *vm)
 	if (!m || m->started)
 		return 0;
 	m->started = true;
+	if (m->uffd >= 0) {
+		ret = mm_uffd_start(m);
+		if (ret) {
+			log_err("mm", "cannot start the userfaultfd fault service: %s", strerror(-ret));
+			return ret;
+		}
+	}
 	if (!m->o.reclaim)
 		return 0;
-	ret = mm_uffd_start(m);
-	if (ret) {
-		log_err("mm", "cannot start the userfaultfd fault service: %s", strerror(-ret));
-		return ret;
-	}
 	ret = mm_scanner_start(m);
 	if (ret) {
 		log_err("mm", "cannot start the reclaim scanner: %s", strerror(-ret));
@@ -378,12 +394,69 @@ static int mm_discard_pages(struct mm_manager *m, uint64_t idx, uint64_t n)
 {
 	int ret = mm_discard(m->gm, mm_idx_gpa(m, idx), n << MM_PAGE_SHIFT);
 
-	if (ret)
+	if (ret) {
+		atomic_fetch_add(&m->discard_errors, 1);
 		log_err("mm", "discard of %llu pages at GPA 0x%llx failed: %s", (unsigned long long)n,
 			(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret));
-	else
+	} else {
 		atomic_fetch_add(&m->discarded_bytes, n << MM_PAGE_SHIFT);
+	}
 	return ret;
+}
+
+/* Gives up [lo, hi) of 4 KiB-backed chunk pages: one discard per run. Chunk lock held. */
+static void mm_give_up_small(struct mm_manager *m, uint64_t lo, uint64_t hi, enum mm_page_state why)
+{
+	uint64_t run = 0, run_n = 0;
+
+	for (uint64_t i = lo; i < hi; i++) {
+		uint64_t e = ps_get(&m->ps, i);
+		enum mm_page_state st = ps_state_of(e);
+
+		if (st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED)
+			mm_store_release(m->store, ps_handle_of(e));
+		ps_set_state(&m->ps, i, why, 0);
+		if (ps_is_evicted(st))
+			continue;   /* no backing left to free */
+		if (run_n && run + run_n == i) {
+			run_n++;
+			continue;
+		}
+		if (run_n)
+			mm_discard_pages(m, run, run_n);
+		run = i;
+		run_n = 1;
+	}
+	if (run_n)
+		mm_discard_pages(m, run, run_n);
+}
+
+/*
+ * Gives up [lo, hi) of hugetlb chunk c. The huge page stays until all its
+ * pieces are given up; each piece is zeroed meanwhile, both so it reads as
+ * a discarded page would and because zero is what later proves it unused
+ * (pagestate.h). A request that covers the whole huge page discards it at
+ * once: the guest guarantees all of it free now. Chunk lock held.
+ */
+static void mm_give_up_huge(struct mm_manager *m, uint64_t c, uint64_t lo, uint64_t hi,
+			    enum mm_page_state why)
+{
+	uint64_t first = c * m->ps.chunk_pages, n = mm_chunk_npages(m, c);
+	bool whole = lo == first && hi == first + n && n == m->ps.chunk_pages;
+	bool present = mm_chunk_present(m, c);
+
+	for (uint64_t i = lo; i < hi; i++) {
+		uint64_t e = ps_get(&m->ps, i);
+		enum mm_page_state st = ps_state_of(e);
+
+		if (st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED)
+			mm_store_release(m->store, ps_handle_of(e));
+		ps_set_state(&m->ps, i, why, 0);
+		if (present && !whole)
+			memset(mm_idx_hva(m, i), 0, MM_PAGE_SIZE);
+	}
+	if (present && n == m->ps.chunk_pages && m->ps.chunks[c].n_given == n)
+		mm_huge_discard_given(m, c, whole);
 }
 
 int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_state why)
@@ -397,7 +470,7 @@ int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_
 	if (ret)
 		return ret;
 	end = idx + n;
-	/* Only the main thread gives pages up or takes them back, so this check holds. */
+	/* Only one thread gives pages up or takes them back, so this check holds. */
 	if (why == MM_PAGE_BALLOONED)
 		for (uint64_t i = idx; i < end; i++)
 			if (ps_state(&m->ps, i) == MM_PAGE_BALLOONED)
@@ -406,51 +479,16 @@ int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_
 	for (uint64_t c = idx / m->ps.chunk_pages; c * m->ps.chunk_pages < end; c++) {
 		struct mm_chunk *ch = &m->ps.chunks[c];
 		uint64_t lo = c * m->ps.chunk_pages, hi = lo + mm_chunk_npages(m, c);
-		uint64_t run = 0, run_n = 0;
 
 		if (lo < idx)
 			lo = idx;
 		if (hi > end)
 			hi = end;
 		pthread_mutex_lock(&ch->lock);
-		bool present = m->hugetlb && mm_chunk_present(m, c);
-		for (uint64_t i = lo; i < hi; i++) {
-			uint64_t e = ps_get(&m->ps, i);
-			enum mm_page_state st = ps_state_of(e);
-			bool has_backing = !ps_is_evicted(st) && !(m->hugetlb && !present);
-
-			if (st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED)
-				mm_store_release(m->store, ps_handle_of(e));
-			ps_set_state(&m->ps, i, why, 0);
-			if (!has_backing)
-				continue;
-			if (m->hugetlb) {
-				/* The huge page stays until all its pieces are given up: make
-				 * this piece read as zero as a discarded page would. */
-				memset(mm_idx_hva(m, i), 0, MM_PAGE_SIZE);
-				continue;
-			}
-			if (run_n && run + run_n == i) {
-				run_n++;
-				continue;
-			}
-			if (run_n)
-				mm_discard_pages(m, run, run_n);
-			run = i;
-			run_n = 1;
-		}
-		if (run_n)
-			mm_discard_pages(m, run, run_n);
-		if (m->hugetlb && present && ch->n_given == mm_chunk_npages(m, c) &&
-		    mm_chunk_npages(m, c) == m->ps.chunk_pages) {
-			uint64_t first = c * m->ps.chunk_pages;
-			ret = mm_discard(m->gm, mm_idx_gpa(m, first), m->ps.chunk_pages << MM_PAGE_SHIFT);
-			if (ret)
-				log_err("mm", "discard of the huge page at GPA 0x%llx failed: %s",
-					(unsigned long long)mm_idx_gpa(m, first), strerror(-ret));
-			else
-				atomic_fetch_add(&m->discarded_bytes, m->ps.chunk_pages << MM_PAGE_SHIFT);
-		}
+		if (m->hugetlb)
+			mm_give_up_huge(m, c, lo, hi, why);
+		else
+			mm_give_up_small(m, lo, hi, why);
 		pthread_mutex_unlock(&ch->lock);
 	}
 	return 0;
@@ -566,6 +604,12 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "refaulted-pages", atomic_load(&m->refaulted_pages));
 	mm_set_u64(obj, "zero-fills", atomic_load(&m->zero_fills));
 	mm_set_u64(obj, "checksum-failures", atomic_load(&m->checksum_failures));
+	mm_set_u64(obj, "unresolvable-faults", atomic_load(&m->unresolvable_faults));
+	mm_set_u64(obj, "discard-errors", atomic_load(&m->discard_errors));
+	mm_set_u64(obj, "huge-live-pieces", atomic_load(&m->huge_live_pieces));
+	mm_set_u64(obj, "huge-kept-unverified", atomic_load(&m->huge_kept_unverified));
+	mm_set_u64(obj, "restore-buffer-releases", atomic_load(&m->restore_buf_releases));
+	mm_set_u64(obj, "uffd-cap-hits", atomic_load(&m->reg_cap_hits));
 	mm_set_u64(obj, "fault-in-count", atomic_load(&m->fault_hist.n));
 	mm_set_real(obj, "fault-in-p50-us", (double)mm_hist_pct(&m->fault_hist, 50) / 1000.0);
 	mm_set_real(obj, "fault-in-p99-us", (double)mm_hist_pct(&m->fault_hist, 99) / 1000.0);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../vmm/vmm.h"
+#include "../vmm/lib/stop.h"
 #include "manager.h"
 #include "pagestate.h"
 #include "policy.h"
@@ -72,6 +73,7 @@ struct mm_manager {
 	pthread_t fault_thread;
 	bool fault_running;
 	uint8_t *restore_buf;            /* one host page (huge page for hugetlb) */
+	bool restore_buf_used;           /* written since last released (fault thread only) */
 	_Atomic uint64_t nr_registered;
 
 	/* scanner (scanner.c) */
@@ -101,7 +103,13 @@ struct mm_manager {
 	_Atomic uint64_t skipped_incompressible;
 	_Atomic uint64_t reclaim_discarded_bytes;
 	_Atomic uint64_t scanner_cpu_ns, fault_cpu_ns;
-	_Atomic uint64_t checksum_failures;
+	_Atomic uint64_t checksum_failures;      /* stored pages whose bytes failed their checksum */
+	_Atomic uint64_t unresolvable_faults;    /* faults the kernel would not let us resolve */
+	_Atomic bool failed;                     /* a page was lost: the VM is stopping */
+	_Atomic uint64_t discard_errors;         /* discards the kernel refused (pages kept) */
+	_Atomic uint64_t huge_live_pieces;       /* given pieces found holding data (hugetlb) */
+	_Atomic uint64_t huge_kept_unverified;   /* huge pages kept: liveness could not be checked */
+	_Atomic uint64_t restore_buf_releases;   /* times the huge restore buffer was given back */
 	_Atomic uint64_t registrations, unregistrations, reg_cap_hits;
 	_Atomic uint64_t wp_faults;
 	struct mm_hist fault_hist;
@@ -116,8 +124,14 @@ static inline uint8_t *mm_idx_hva(struct mm_manager *m, uint64_t idx)
 uint64_t mm_idx_gpa(struct mm_manager *m, uint64_t idx);
 /* Whether a chunk's first page (the huge page for hugetlb) is present. */
 bool mm_chunk_present(struct mm_manager *m, uint64_t chunk);
-/* Stops the VM: a page's contents cannot be restored. */
-void mm_fatal(struct mm_manager *m, uint64_t idx, const char *why);
+/*
+ * A page's contents cannot be restored: stops the VM with reason
+ * (STOP_CHECKSUM or STOP_UNRESOLVABLE) and puts the manager in its failed
+ * mode, in which every further fault is resolved with zeros so no thread
+ * (a vCPU, or a VMM thread reading guest memory) stays blocked while the VM
+ * stops; the vCPUs are kicked first, so no guest code runs on those zeros.
+ */
+void mm_fatal(struct mm_manager *m, uint64_t idx, enum stop_reason reason, const char *why);
 uint64_t mm_thread_cpu_ns(void);
 /* Pages in chunk c (the last chunk may be short). */
 static inline uint64_t mm_chunk_npages(struct mm_manager *m, uint64_t c)
@@ -131,7 +145,7 @@ static inline uint64_t mm_chunk_npages(struct mm_manager *m, uint64_t c)
 int mm_uffd_open(struct mm_manager *m, char *err, size_t errlen);
 int mm_uffd_start(struct mm_manager *m);
 void mm_uffd_stop(struct mm_manager *m);
-/* Registration changes only on the scanner thread. */
+/* Registration changes only under the chunk's lock (scanner, balloon give-up). */
 int mm_uffd_register(struct mm_manager *m, uint64_t chunk);
 int mm_uffd_unregister(struct mm_manager *m, uint64_t chunk);
 /* Write-protects (wp) or releases [idx, idx+n) pages; release wakes writers. */
@@ -143,6 +157,19 @@ void mm_scanner_stop(struct mm_manager *m);
 /* Runs a forced pass on the scanner thread and waits for it. */
 int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_result *res);
 bool mm_page_is_zero(const void *page);
+
+/* ---- huge.c: whole-huge-page discards (hugetlb), chunk lock held ---- */
+/* Registers the chunk and write-protects its huge page: 0, or -errno when
+ * that is impossible (no userfaultfd, registration cap). */
+int mm_huge_freeze(struct mm_manager *m, uint64_t chunk);
+void mm_huge_thaw(struct mm_manager *m, uint64_t chunk);
+/* With the huge page frozen: counts the given pieces that hold data and
+ * makes them live (REPORTED -> RESIDENT; BALLOONED marked touched). */
+uint64_t mm_huge_settle_given(struct mm_manager *m, uint64_t chunk);
+/* Every piece of the present huge page is given up: discards it unless a
+ * piece holds data. vouched: all pieces were given in the caller's own
+ * request (the guest guarantees them free now), so no check is needed. */
+void mm_huge_discard_given(struct mm_manager *m, uint64_t chunk, bool vouched);
 
 /* ---- qmp_mm.c ---- */
 void mm_qmp_link(void);

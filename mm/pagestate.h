@@ -7,6 +7,17 @@
  * Entries are updated with atomic compare-and-swap, so the scanner may age
  * pages without the chunk lock while state changes (which also move store
  * references and backing) are made under the chunk lock.
+ *
+ * The invariant that keeps guest data safe with given pages: a page in a
+ * given state (BALLOONED, REPORTED) whose backing is still mapped (a 4 KiB
+ * piece of a hugetlb huge page not yet discarded whole) was zeroed when it
+ * was given up. The guest may reuse a reported page without telling the
+ * host, and a bad guest may write a ballooned one; so a given piece that is
+ * not all zero holds live guest data, and a whole huge page is discarded
+ * only after every given piece in it was found zero while the huge page was
+ * write-protected under its chunk lock (mm/huge.c). A piece found holding
+ * data becomes RESIDENT (reported) or stays BALLOONED marked touched, and
+ * its huge page stays.
  */
 #ifndef MINIVMM_MM_PAGESTATE_H
 #define MINIVMM_MM_PAGESTATE_H

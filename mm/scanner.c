@@ -171,16 +171,27 @@ struct scan_victim {
 	uint32_t handle;
 };
 
-static void scan_discard(struct mm_manager *m, uint64_t idx, uint64_t n)
+/* Frees the backing of n pages from idx; 0 or -errno (the pages are intact then). */
+static int scan_discard(struct mm_manager *m, uint64_t idx, uint64_t n)
 {
 	int ret = mm_discard(m->gm, mm_idx_gpa(m, idx), n << MM_PAGE_SHIFT);
 
 	if (ret) {
-		log_err("mm", "reclaim: discard at GPA 0x%llx failed: %s",
+		atomic_fetch_add(&m->discard_errors, 1);
+		log_err("mm", "reclaim: discard at GPA 0x%llx failed: %s; the pages stay resident",
 			(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret));
-		return;
+		return ret;
 	}
 	atomic_fetch_add(&m->reclaim_discarded_bytes, n << MM_PAGE_SHIFT);
+	return 0;
+}
+
+/* Drops the store references of victims that stay resident. */
+static void scan_unstore(struct mm_manager *m, const struct scan_victim *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].st != MM_PAGE_ZERO)
+			mm_store_release(m->store, v[i].handle);
 }
 
 /* Runs body for each run [lo, lo+n) of consecutive indices in a sorted list. */
@@ -215,7 +226,7 @@ static int scan_store_page(struct mm_manager *m, uint64_t idx, bool allow_raw, s
 	}
 	if (!m->o.compress && !m->o.dedup)
 		return -E2BIG;
-	ret = mm_store_put(m->store, p, allow_raw, &v->handle, &dedup);
+	ret = mm_store_put(m->store, p, idx + 1, allow_raw, &v->handle, &dedup);
 	if (ret)
 		return ret;
 	v->st = dedup ? MM_PAGE_SHARED : MM_PAGE_COMPRESSED;
@@ -261,6 +272,10 @@ static void scan_evict_batch(struct mm_manager *m, uint64_t chunk, const uint64_
 	unsigned char *vec;
 
 	pthread_mutex_lock(&ch->lock);
+	if (mm_uffd_register(m, chunk)) {
+		pthread_mutex_unlock(&ch->lock);
+		return;
+	}
 	for (size_t i = 0; i < cnt; i++) {
 		uint64_t e = ps_get(&m->ps, idxs[i]);
 		if (ps_state_of(e) != MM_PAGE_RESIDENT || (e & PS_SKIP))
@@ -305,8 +320,21 @@ static void scan_evict_batch(struct mm_manager *m, uint64_t chunk, const uint64_
 			break;
 		}
 	}
-	FOR_EACH_RUN(ev, nev, .idx, lo, n, scan_discard(m, lo, n));
+	/* A run whose discard fails keeps its backing: it stays RESIDENT, not
+	 * stored, so the table never claims memory that was not freed. */
+	size_t first = 0;
+	FOR_EACH_RUN(ev, nev, .idx, lo, n, {
+		size_t at = first;
+		first += n;
+		if (scan_discard(m, lo, n)) {
+			scan_unstore(m, &ev[at], n);
+			for (size_t k = at; k < at + n; k++)
+				ev[k].st = MM_PAGE_RESIDENT;
+		}
+	});
 	for (size_t i = 0; i < nev; i++) {
+		if (ev[i].st == MM_PAGE_RESIDENT)
+			continue;
 		ps_set_state(&m->ps, ev[i].idx, ev[i].st, ev[i].handle);
 		scan_account(m, &ev[i], r);
 		r->freed_bytes += MM_PAGE_SIZE;
@@ -315,17 +343,22 @@ static void scan_evict_batch(struct mm_manager *m, uint64_t chunk, const uint64_
 	pthread_mutex_unlock(&ch->lock);
 }
 
-/* Evicts a whole huge page (hugetlb) when every piece is cold or given up. */
+/*
+ * Evicts a whole huge page (hugetlb) when every piece is cold or given up.
+ * Given pieces are not stored: with the huge page frozen they must all read
+ * zero (huge.c), and a discarded piece reads zero again; one that holds data
+ * was reused, and the huge page stays this pass.
+ */
 static void scan_evict_huge(struct mm_manager *m, uint64_t chunk, unsigned cold_ticks, bool force,
 			    struct mm_reclaim_result *r)
 {
 	struct mm_chunk *ch = &m->ps.chunks[chunk];
 	uint64_t first = chunk * m->ps.chunk_pages, n = mm_chunk_npages(m, chunk), resident = 0;
-	struct scan_victim *ev;
+	struct scan_victim *ev = NULL;
 	size_t nev = 0;
 	bool ok = true;
 
-	if (n != m->ps.chunk_pages || mm_uffd_register(m, chunk))
+	if (n != m->ps.chunk_pages)
 		return;
 	pthread_mutex_lock(&ch->lock);
 	for (uint64_t i = 0; i < n && ok; i++) {
@@ -338,18 +371,13 @@ static void scan_evict_huge(struct mm_manager *m, uint64_t chunk, unsigned cold_
 			ok = false;
 		}
 	}
-	if (!ok || !resident || !mm_chunk_present(m, chunk)) {
-		pthread_mutex_unlock(&ch->lock);
-		return;
-	}
-	if (mm_uffd_wp(m, first, n, true)) {
-		pthread_mutex_unlock(&ch->lock);
-		return;
-	}
+	if (!ok || !resident || !mm_chunk_present(m, chunk) || mm_huge_freeze(m, chunk))
+		goto out;
+	if (mm_huge_settle_given(m, chunk))
+		goto thaw;
 	ev = malloc(n * sizeof(*ev));
 	for (uint64_t i = 0; ev && i < n; i++) {
-		enum mm_page_state st = ps_state(&m->ps, first + i);
-		if (ps_is_given(st))
+		if (ps_is_given(ps_state(&m->ps, first + i)))
 			continue;
 		r->scanned++;
 		if (scan_store_page(m, first + i, true, &ev[nev], r)) {
@@ -359,31 +387,24 @@ static void scan_evict_huge(struct mm_manager *m, uint64_t chunk, unsigned cold_
 		nev++;
 	}
 	if (!ev || !ok) {
-		for (size_t i = 0; ev && i < nev; i++)
-			if (ev[i].st != MM_PAGE_ZERO)
-				mm_store_release(m->store, ev[i].handle);
-		mm_uffd_wp(m, first, n, false);
-		pthread_mutex_unlock(&ch->lock);
-		free(ev);
-		return;
+		if (ev)
+			scan_unstore(m, ev, nev);
+		goto thaw;
 	}
-	int ret = mm_discard(m->gm, mm_idx_gpa(m, first), n << MM_PAGE_SHIFT);
-	if (ret) {
-		log_err("mm", "reclaim: huge page discard failed: %s", strerror(-ret));
-		for (size_t i = 0; i < nev; i++)
-			if (ev[i].st != MM_PAGE_ZERO)
-				mm_store_release(m->store, ev[i].handle);
-	} else {
-		for (size_t i = 0; i < nev; i++) {
-			ps_set_state(&m->ps, ev[i].idx, ev[i].st, ev[i].handle);
-			scan_account(m, &ev[i], r);
-		}
-		r->huge_pages++;
-		r->freed_bytes += n << MM_PAGE_SHIFT;
-		atomic_fetch_add(&m->evicted_huge, 1);
-		atomic_fetch_add(&m->reclaim_discarded_bytes, n << MM_PAGE_SHIFT);
+	if (scan_discard(m, first, n)) {
+		scan_unstore(m, ev, nev);
+		goto thaw;
 	}
-	mm_uffd_wp(m, first, n, false);
+	for (size_t i = 0; i < nev; i++) {
+		ps_set_state(&m->ps, ev[i].idx, ev[i].st, ev[i].handle);
+		scan_account(m, &ev[i], r);
+	}
+	r->huge_pages++;
+	r->freed_bytes += n << MM_PAGE_SHIFT;
+	atomic_fetch_add(&m->evicted_huge, 1);
+thaw:
+	mm_huge_thaw(m, chunk);
+out:
 	pthread_mutex_unlock(&ch->lock);
 	free(ev);
 }
@@ -401,7 +422,7 @@ static void scan_unregister_empty(struct mm_manager *m)
 		if (!ch->registered || ch->n_evicted)
 			continue;
 		pthread_mutex_lock(&ch->lock);
-		if (!ch->n_evicted)
+		if (ch->registered && !ch->n_evicted)
 			mm_uffd_unregister(m, c);
 		pthread_mutex_unlock(&ch->lock);
 	}
@@ -467,7 +488,7 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 				while (j < n && m->victims[j] / m->ps.chunk_pages == chunk)
 					j++;
 				scan_evict_huge(m, chunk, cold_ticks, force, r);
-			} else if (mm_uffd_register(m, chunk) == 0) {
+			} else {
 				scan_evict_batch(m, chunk, &m->victims[i], j - i, r);
 			}
 			i = j;

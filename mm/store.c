@@ -30,6 +30,14 @@ struct store_ent {
 	uint8_t raw;
 };
 
+/* A page refused a raw copy: its hash and who it was (the caller's owner
+ * tag), so only a second page with that hash counts as a likely duplicate,
+ * never the same page offered again after its skip period. */
+struct store_hint {
+	uint64_t hash;
+	uint64_t owner;
+};
+
 struct mm_store {
 	struct mm_store_config cfg;
 	mm_store_hash_fn hash;
@@ -42,7 +50,7 @@ struct mm_store {
 	uint32_t nr_buckets;          /* power of two */
 	pthread_mutex_t cctx_lock;
 	ZSTD_CCtx *cctx;
-	uint64_t *hints;              /* hashes of pages refused a raw copy (direct-mapped) */
+	struct store_hint *hints;     /* pages refused a raw copy (direct-mapped by hash) */
 	struct mm_store_stats st;
 };
 
@@ -225,7 +233,8 @@ static uint32_t store_alloc_id(struct mm_store *s)
 	return id;
 }
 
-int mm_store_put(struct mm_store *s, const void *page, bool allow_raw, uint32_t *handle, bool *dedup)
+int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allow_raw, uint32_t *handle,
+		 bool *dedup)
 {
 	uint64_t h = s->hash(page), t0;
 	uint8_t buf[ZSTD_COMPRESSBOUND(MM_STORE_PAGE)], tmp[MM_STORE_PAGE];
@@ -281,9 +290,10 @@ int mm_store_put(struct mm_store *s, const void *page, bool allow_raw, uint32_t 
 	 */
 	if (raw && !allow_raw && s->hints) {
 		pthread_mutex_lock(&s->lock);
-		uint64_t *slot = &s->hints[h & (HINT_SLOTS - 1)];
-		allow_raw = *slot == (h | 1);
-		*slot = h | 1;
+		struct store_hint *slot = &s->hints[h & (HINT_SLOTS - 1)];
+		allow_raw = slot->owner && slot->hash == h && slot->owner != owner;
+		slot->hash = h;
+		slot->owner = owner;
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (raw && !allow_raw)
@@ -398,7 +408,7 @@ void mm_store_get_stats(struct mm_store *s, struct mm_store_stats *st)
 	*st = s->st;
 	st->index_bytes = (uint64_t)s->nr_blocks * ENT_BLOCK * sizeof(struct store_ent) +
 			  (uint64_t)s->nr_buckets * sizeof(uint32_t) + ENT_MAX_BLOCKS * sizeof(void *) +
-			  (s->hints ? HINT_SLOTS * sizeof(uint64_t) : 0);
+			  (s->hints ? HINT_SLOTS * sizeof(*s->hints) : 0);
 	pthread_mutex_unlock(&s->lock);
 	st->incompressible = __atomic_load_n(&s->st.incompressible, __ATOMIC_RELAXED);
 	st->compress_ns = __atomic_load_n(&s->st.compress_ns, __ATOMIC_RELAXED);

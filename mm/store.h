@@ -46,14 +46,17 @@ void mm_store_free(struct mm_store *s);
 void mm_store_set_hash(struct mm_store *s, mm_store_hash_fn fn);
 
 /*
- * Stores one page. 0 with *handle (a new reference) and *dedup true when
+ * Stores one page. owner names the page (any non-zero tag, such as its
+ * index + 1). 0 with *handle (a new reference) and *dedup true when
  * identical bytes were already held; -E2BIG when it would be kept raw
  * (it compresses worse than max_csize, or compression is off) and a raw
  * copy saves nothing: nothing is stored unless allow_raw (a huge page is
- * evicted whole) or the same hash was seen before (a likely duplicate,
- * which later copies then share); -ENOMEM.
+ * evicted whole) or another owner offered the same hash before (a likely
+ * duplicate, which later copies then share; the same page offered again is
+ * not a duplicate of itself); -ENOMEM.
  */
-int mm_store_put(struct mm_store *s, const void *page, bool allow_raw, uint32_t *handle, bool *dedup);
+int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allow_raw, uint32_t *handle,
+		 bool *dedup);
 
 /* Restores the page into out (4 KiB) and verifies its checksum: 0, -EBADMSG
  * on a checksum mismatch or corrupt data (out must not be used), -EINVAL on a

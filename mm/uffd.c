@@ -38,11 +38,20 @@
 /* Fault-around window at most, in pages (swap readahead's default too). */
 #define UFFD_AROUND_MAX 8u
 
+/* A used restore buffer is released after this long without faults. */
+#define UFFD_BUF_IDLE_MS 1000
+
 /* The fault thread's view of the access pattern (fault-around). */
 struct uffd_around {
 	uint64_t expect;        /* page after the last restored run; UINT64_MAX: none */
 	uint32_t window;        /* pages the next sequential fault restores */
 };
+
+/* Size of the restore buffer: a huge page for hugetlb, the fault-around window otherwise. */
+static size_t uffd_buf_len(const struct mm_manager *m)
+{
+	return m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : UFFD_AROUND_MAX * MM_PAGE_SIZE;
+}
 
 static uint64_t uffd_wanted_features(enum mm_backing b)
 {
@@ -223,12 +232,38 @@ static int uffd_copy(struct mm_manager *m, uint8_t *hva, const void *src, uint64
  */
 static void uffd_cannot_resolve(struct mm_manager *m, uint64_t idx, int ret)
 {
-	log_err("mm", "cannot bring back guest memory at GPA 0x%llx: %s%s; stopping the VM",
-		(unsigned long long)mm_idx_gpa(m, idx), strerror(-ret),
-		ret == -ENOMEM && m->gm->backing == MM_BACKING_HUGETLB ?
-		" (the host's huge page pool has no free page: raise /proc/sys/vm/nr_hugepages)" : "");
-	if (m->vm)
-		vm_request_exit(m->vm, 125);
+	char why[200];
+
+	snprintf(why, sizeof(why), "%s%s", strerror(-ret),
+		 ret == -ENOMEM && m->gm->backing == MM_BACKING_HUGETLB ?
+		 " (the host's huge page pool has no free page: raise /proc/sys/vm/nr_hugepages)" : "");
+	mm_fatal(m, idx, STOP_UNRESOLVABLE, why);
+}
+
+/*
+ * Failed mode (mm_fatal): the VM is stopping and its vCPUs were kicked, so
+ * the faulting thread is let go with zeros rather than left blocked: a VMM
+ * thread (a device reading a ring) must finish and drop its locks so the VM
+ * can be torn down. A hugetlb page needs a free huge page even for zeros;
+ * when the pool is empty the thread stays blocked and teardown's bounded
+ * wait ends the process instead.
+ */
+static void uffd_release_failed(struct mm_manager *m, uint64_t idx)
+{
+	uint64_t first = m->hugetlb ? idx / m->ps.chunk_pages * m->ps.chunk_pages : idx;
+	uint64_t len = m->hugetlb ? mm_chunk_npages(m, idx / m->ps.chunk_pages) << MM_PAGE_SHIFT : MM_PAGE_SIZE;
+	uint8_t *hva = mm_idx_hva(m, first);
+	int ret;
+
+	if (m->hugetlb) {
+		m->restore_buf_used = true;
+		memset(m->restore_buf, 0, len);
+		ret = uffd_copy(m, hva, m->restore_buf, len);
+	} else {
+		ret = uffd_zeropage(m, hva, len);
+	}
+	if (ret == -EEXIST)
+		uffd_wake(m, hva, len);
 }
 
 static bool uffd_is_stored(enum mm_page_state st)
@@ -267,7 +302,8 @@ static int64_t uffd_restore_run(struct mm_manager *m, uint64_t idx, struct uffd_
 			break;
 		}
 		if (r) {
-			mm_fatal(m, idx, r == -EBADMSG ? "checksum mismatch in the compressed store" : strerror(-r));
+			mm_fatal(m, idx, STOP_CHECKSUM, r == -EBADMSG ? "checksum mismatch in the compressed store"
+								       : strerror(-r));
 			return -1;
 		}
 	}
@@ -353,6 +389,8 @@ static bool uffd_restore_huge(struct mm_manager *m, uint64_t chunk)
 	uint8_t *buf = m->restore_buf;
 	int ret;
 
+	m->restore_buf_used = true;
+
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t e = ps_get(&m->ps, first + i);
 		enum mm_page_state st = ps_state_of(e);
@@ -360,8 +398,8 @@ static bool uffd_restore_huge(struct mm_manager *m, uint64_t chunk)
 		if (st == MM_PAGE_COMPRESSED || st == MM_PAGE_SHARED) {
 			ret = mm_store_get(m->store, ps_handle_of(e), buf + (i << MM_PAGE_SHIFT));
 			if (ret) {
-				mm_fatal(m, first + i, ret == -EBADMSG ? "checksum mismatch in the compressed store"
-									: strerror(-ret));
+				mm_fatal(m, first + i, STOP_CHECKSUM, ret == -EBADMSG ?
+					 "checksum mismatch in the compressed store" : strerror(-ret));
 				return false;
 			}
 		} else {
@@ -420,10 +458,23 @@ static void uffd_handle(struct mm_manager *m, const struct uffd_msg *msg, struct
 		pthread_mutex_unlock(&ch->lock);
 		return;
 	}
-	bool ok = m->hugetlb ? uffd_restore_huge(m, chunk) : uffd_restore_page(m, idx, ra);
+	bool ok = !atomic_load(&m->failed) &&
+		  (m->hugetlb ? uffd_restore_huge(m, chunk) : uffd_restore_page(m, idx, ra));
+	if (atomic_load(&m->failed))
+		uffd_release_failed(m, idx);
 	pthread_mutex_unlock(&ch->lock);
 	if (ok)
 		mm_hist_add(&m->fault_hist, now_ns() - t0);
+}
+
+/* Gives the restore buffer's memory back (fault thread only). */
+static void uffd_release_buf(struct mm_manager *m)
+{
+	if (!m->restore_buf_used)
+		return;
+	if (madvise(m->restore_buf, uffd_buf_len(m), MADV_DONTNEED) == 0)
+		atomic_fetch_add(&m->restore_buf_releases, 1);
+	m->restore_buf_used = false;
 }
 
 static void *uffd_thread(void *arg)
@@ -437,11 +488,19 @@ static void *uffd_thread(void *arg)
 	};
 
 	for (unsigned iter = 0;; iter++) {
-		if (poll(pfd, 2, -1) < 0) {
+		/* A huge restore buffer (up to 1 GiB) is given back after a quiet
+		 * second rather than after each restore, which would fault it in
+		 * again for every huge page of a burst. */
+		int pr = poll(pfd, 2, m->restore_buf_used ? UFFD_BUF_IDLE_MS : -1);
+		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("mm", "fault service: poll: %s", strerror(errno));
 			break;
+		}
+		if (pr == 0) {
+			uffd_release_buf(m);
+			continue;
 		}
 		if (pfd[1].revents)
 			break;
@@ -466,7 +525,7 @@ static void *uffd_thread(void *arg)
 
 int mm_uffd_start(struct mm_manager *m)
 {
-	size_t len = m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : UFFD_AROUND_MAX * MM_PAGE_SIZE;
+	size_t len = uffd_buf_len(m);
 	int ret;
 
 	if (m->uffd < 0)
@@ -505,6 +564,6 @@ void mm_uffd_stop(struct mm_manager *m)
 		close(m->uffd);
 	m->uffd = -1;
 	if (m->restore_buf)
-		munmap(m->restore_buf, m->hugetlb ? m->ps.chunk_pages << MM_PAGE_SHIFT : UFFD_AROUND_MAX * MM_PAGE_SIZE);
+		munmap(m->restore_buf, uffd_buf_len(m));
 	m->restore_buf = NULL;
 }

@@ -113,7 +113,7 @@ static void bench_store(const char *name, const uint8_t *buf, uint64_t npages)
 			zero++;
 			continue;
 		}
-		int r = mm_store_put(s, p, false, &h, &dd);
+		int r = mm_store_put(s, p, i + 1, false, &h, &dd);
 		if (r == -E2BIG)
 			resident++;
 		else if (dd)
