@@ -197,8 +197,8 @@ static void balloon_flush_run(struct balloon *b, bool inflate, uint64_t pfn, uin
 	if (ret) {
 		res->failed += n;
 		b->discard_errors++;
-		log_err("balloon", "%s [0x%" PRIx64 ", +0x%" PRIx64 ") failed: %s",
-			inflate ? "giving up" : "taking back", gpa, len, strerror(-ret));
+		log_limited(&b->log_rl, log_err, "balloon", "%s [0x%" PRIx64 ", +0x%" PRIx64 ") failed: %s",
+			    inflate ? "giving up" : "taking back", gpa, len, strerror(-ret));
 		return;
 	}
 	bits_assign(b->ballooned, idx, n, inflate);
@@ -584,8 +584,8 @@ static void balloon_serve_pfns(struct balloon *b, struct virtq *vq, bool inflate
 			}
 		}
 		if (total.bad)
-			log_info("balloon", "%s: %" PRIu64 " PFNs outside guest RAM ignored",
-				 inflate ? "inflate" : "deflate", total.bad);
+			log_limited(&b->log_rl, log_info, "balloon", "%s: %" PRIu64 " PFNs outside guest RAM ignored",
+				    inflate ? "inflate" : "deflate", total.bad);
 		log_debug("balloon", "%s %" PRIu64 " pages (%" PRIu64 " skipped), %" PRIu64 " in balloon",
 			  inflate ? "inflated" : "deflated", total.done, total.skipped, b->nr_ballooned);
 		vq_push(vq, c->head, 0);
@@ -653,8 +653,8 @@ static void balloon_reset(void *dev)
 
 	/* a new driver knows nothing of the old one's balloon: hand it all back */
 	if (b->nr_ballooned) {
-		log_info("balloon", "device reset with %" PRIu64 " pages in the balloon; releasing them",
-			 b->nr_ballooned);
+		log_limited(&b->log_rl, log_info, "balloon",
+			    "device reset with %" PRIu64 " pages in the balloon; releasing them", b->nr_ballooned);
 		balloon_release_all(b);
 	}
 	b->features = 0;

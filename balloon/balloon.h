@@ -96,6 +96,7 @@ struct balloon {
 	uint32_t stats_gen;        /* stats queue generation stats_head belongs to */
 	int stats_timer_fd;                /* -1 until a period is set */
 
+	struct ratelimit log_rl;           /* lines the guest's buffers cause */
 	uint32_t *pfns;                    /* scratch for sorting a batch */
 	size_t pfns_cap;
 	struct vq_chain chain;             /* scratch for the walker */

@@ -5,6 +5,7 @@
  * host translation, backing discard and residency accounting.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
@@ -342,6 +343,13 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 		}
 	}
 
+	gm->host_written = calloc((size / MM_HOST_PAGE + 63) / 64, sizeof(*gm->host_written));
+	if (!gm->host_written) {
+		snprintf(err, errlen, "out of memory for the write bitmap of %s guest RAM", rs);
+		ret = -ENOMEM;
+		goto fail_mapped;
+	}
+
 	/* Low RAM at GPA 0 up to the hole, the rest from 4 GiB on. */
 	uint64_t low = size < MINIVMM_LOWMEM_MAX ? size : MINIVMM_LOWMEM_MAX;
 	gm->regions[0] = (struct mm_region){ .gpa = 0, .size = low, .hva = base, .offset = 0 };
@@ -374,10 +382,38 @@ void mm_destroy(struct guest_mem *gm)
 		if (gm->fd >= 0)
 			close(gm->fd);
 	}
+	free((void *)gm->host_written);
+	gm->host_written = NULL;
 	gm->base = NULL;
 	gm->fd = -1;
 	gm->nr_regions = 0;
 	gm->ram_size = 0;
+}
+
+void mm_note_write(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *hva = mm_gpa_to_hva(gm, gpa, len);
+
+	if (!hva || !gm->host_written || !len)
+		return;
+	uint64_t first = (uint64_t)(hva - gm->base) / MM_HOST_PAGE;
+	uint64_t last = (uint64_t)(hva - gm->base + len - 1) / MM_HOST_PAGE;
+	for (uint64_t i = first; i <= last; i++) {
+		uint64_t bit = 1ull << (i % 64);
+		/* A plain load first: the used ring is written on every request,
+		 * and its page's bit is nearly always set already. */
+		if (!(atomic_load_explicit(&gm->host_written[i / 64], memory_order_relaxed) & bit))
+			atomic_fetch_or_explicit(&gm->host_written[i / 64], bit, memory_order_relaxed);
+	}
+}
+
+uint64_t mm_take_host_written(const struct guest_mem *gm, uint64_t word)
+{
+	if (!gm->host_written || word * 64 * MM_HOST_PAGE >= gm->ram_size)
+		return 0;
+	if (!atomic_load_explicit(&gm->host_written[word], memory_order_relaxed))
+		return 0;
+	return atomic_exchange_explicit(&gm->host_written[word], 0, memory_order_relaxed);
 }
 
 /*
@@ -413,6 +449,7 @@ int mm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
+	mm_note_write(gm, gpa, len);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #ifndef MINIVMM_MM_H
 #define MINIVMM_MM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,7 +50,12 @@ struct guest_mem {
 	uint8_t *base;              /* one host mapping of all RAM, page_size aligned */
 	int nr_regions;
 	struct mm_region regions[MM_MAX_REGIONS];
+	/* One bit per 4 KiB page (backing offset / 4 KiB): written by the VMM
+	 * itself since the memory manager last looked (mm_note_write). */
+	_Atomic uint64_t *host_written;
 };
+
+#define MM_HOST_PAGE 4096ull
 
 /* Human-readable name of a backing ("anon", "thp", "memfd", "hugetlb"). */
 const char *mm_backing_name(enum mm_backing b);
@@ -75,6 +81,18 @@ void *mm_gpa_to_hva(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 /* Copy helpers over the checked translation: -EFAULT when out of range. */
 int mm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int mm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+
+/*
+ * Records that the VMM wrote [gpa, gpa+len) (a device's used ring or
+ * buffers): KVM's dirty log sees only the guest's own writes, and a page
+ * the VMM keeps writing must count as hot, not be evicted and faulted back
+ * on every request. mm_write() calls it; code that writes through a pointer
+ * from mm_gpa_to_hva() calls it itself. Any thread; out-of-RAM is ignored.
+ */
+void mm_note_write(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* Takes and clears bits [64 * word, 64 * word + 64) of the VMM-write bitmap
+ * (memory manager's scanner). */
+uint64_t mm_take_host_written(const struct guest_mem *gm, uint64_t word);
 
 /* True if gpa lies in guest RAM. */
 bool mm_is_ram(const struct guest_mem *gm, uint64_t gpa);

@@ -133,9 +133,14 @@ static void scan_observe(struct mm_manager *m, bool force)
 	uint8_t *vec = m->mincore_vec;
 	bool have_vec = vec && mincore(m->gm->base, m->gm->ram_size, vec) == 0;
 
+	uint64_t host = 0;
+
 	scan_fetch_dirty(m);
 	for (uint64_t idx = 0; idx < m->ps.nr_pages; idx++) {
-		bool written = scan_dirty_bit(m, idx);
+		if (idx % 64 == 0)
+			host = mm_take_host_written(m->gm, idx / 64);
+		/* Pages the VMM writes (used rings) are as hot as guest-written ones. */
+		bool written = scan_dirty_bit(m, idx) || (host >> (idx % 64) & 1);
 		bool present = have_vec && (vec[idx] & 1);
 		enum mm_page_state st = ps_state(&m->ps, idx);
 

@@ -259,6 +259,8 @@ static void uffd_release_failed(struct mm_manager *m, uint64_t idx)
 		m->restore_buf_used = true;
 		memset(m->restore_buf, 0, len);
 		ret = uffd_copy(m, hva, m->restore_buf, len);
+		if (ret == -EEXIST && !mm_chunk_present(m, idx / m->ps.chunk_pages))
+			return;   /* no page to be had (see uffd_restore_huge): stay blocked */
 	} else {
 		ret = uffd_zeropage(m, hva, len);
 	}
@@ -428,8 +430,13 @@ static bool uffd_restore_huge(struct mm_manager *m, uint64_t chunk)
 		} else {
 			atomic_fetch_add(&m->zero_fills, 1);
 		}
-	} else if (ret == -EEXIST) {
+	} else if (ret == -EEXIST && mm_chunk_present(m, chunk)) {
 		uffd_wake(m, mm_idx_hva(m, first), n << MM_PAGE_SHIFT);
+	} else if (ret == -EEXIST) {
+		/* Measured on Linux 6.18: with the pool empty the copy says EEXIST
+		 * though nothing is mapped; waking the thread would only fault it
+		 * again, forever. */
+		uffd_cannot_resolve(m, first, -ENOMEM);
 	} else if (ret != -ENOENT) {
 		uffd_cannot_resolve(m, first, ret);
 	}

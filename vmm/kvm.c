@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vmm.h"
+#include "lib/stop.h"
 
 #define KVM_TSS_ADDR        0xfffbd000ULL
 #define KVM_IDENTITY_ADDR   0xfffbc000ULL
@@ -42,7 +43,11 @@ static void exit_port_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len
 		memset(data, 0, len);
 		return;
 	}
-	vm_request_exit(vm, data[0]);
+	/* Statuses from 64 up are minivmm's own (lib/stop.h): keep them apart. */
+	if (data[0] > STOP_GUEST_MAX)
+		log_err("vmm", "the guest exited with status %u; exiting with %d (statuses above %d "
+			"are minivmm's own)", data[0], STOP_GUEST_MAX, STOP_GUEST_MAX);
+	vm_request_exit(vm, data[0] > STOP_GUEST_MAX ? STOP_GUEST_MAX : data[0]);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
@@ -204,20 +209,43 @@ int vm_start(struct vm *vm)
 	for (i = 0; i < vm->nr_cpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
 		if (ret) {
-			vm_request_exit(vm, 1);
+			vm_request_exit(vm, stop_status(STOP_STARTUP));
 			return ret;
 		}
 	}
 	return 0;
 }
 
+/*
+ * A thread blocked in guest memory that cannot be restored (a hugetlb page
+ * with an empty pool) never returns, and teardown would wait for it
+ * forever. After the grace period this ends the process with the stop's
+ * status; a normal teardown ends the process long before.
+ */
+static void *vm_stop_watchdog(void *arg)
+{
+	struct vm *vm = arg;
+	int status = atomic_load(&vm->exit_status);
+
+	sleep(vm->stop_grace_s);
+	log_err("vmm", "the VM did not finish stopping within %u s (a thread is blocked in guest "
+		"memory that cannot be restored); exiting with status %d", vm->stop_grace_s, status);
+	_exit(status);
+	return NULL;
+}
+
 void vm_request_exit(struct vm *vm, int status)
 {
 	int expected = VM_RUNNING, i;
+	pthread_t wd;
 
 	if (!atomic_compare_exchange_strong(&vm->state, &expected, VM_SHUTTING_DOWN))
 		return;
 	atomic_store(&vm->exit_status, status);
+	if (vm->stop_grace_s && pthread_create(&wd, NULL, vm_stop_watchdog, vm) == 0) {
+		pthread_setname_np(wd, "stop-watchdog");
+		pthread_detach(wd);
+	}
 	for (i = 0; i < vm->nr_cpus; i++) {
 		struct vcpu *cpu = &vm->vcpus[i];
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vmm.h"
+#include "lib/stop.h"
 #include "qmp.h"
 #include "../mm/manager.h"
 #include "../balloon/balloon.h"
@@ -89,7 +90,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	exit(2);
+	exit(STOP_USAGE);
 }
 
 static uint64_t size_arg(const char *opt, const char *s)
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
 
 		if (read_file(cfg.image, &buf, &len, err, sizeof(err)) < 0) {
 			fprintf(stderr, "minivmm: %s\n", err);
-			return 1;
+			return STOP_USAGE;
 		}
 		cfg.image_buf = buf;
 		cfg.image_len = len;
@@ -248,6 +249,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = vm_create(&vm, &cfg, err, sizeof(err));
+	/* A program, unlike a test harness, must end even when a thread never
+	 * comes back from guest memory that cannot be restored. */
+	vm.stop_grace_s = 5;
 	if (!ret)
 		ret = mmgr_create(&vm, cfg.mm_opts, err, sizeof(err));
 	if (!ret && !cfg.no_balloon)
@@ -293,5 +297,5 @@ out:
 	}
 	vm_destroy(&vm);
 	free((void *)cfg.image_buf);
-	return ret ? 1 : status;
+	return ret ? stop_status(STOP_STARTUP) : status;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vmm.h"
+#include "lib/stop.h"
 
 #define CR0_PE (1u << 0)
 #define CR0_MP (1u << 1)
@@ -192,7 +193,7 @@ static void __attribute__((format(printf, 2, 3))) vcpu_fail(struct vcpu *cpu, co
 	va_end(ap);
 	log_err("vcpu", "cpu %d: %s", cpu->index, why);
 	vcpu_dump(cpu, stderr);
-	vm_request_exit(cpu->vm, 1);
+	vm_request_exit(cpu->vm, stop_status(STOP_VCPU));
 }
 
 static void handle_io(struct vcpu *cpu)

@@ -26,6 +26,8 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
+#include "lib/ratelimit.h"
+
 struct vm;
 struct guest_mem;
 
@@ -93,6 +95,7 @@ struct virtq {
 	bool ready;
 	bool broken;               /* a violation was seen; nothing more is walked */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint64_t ring_used_gpa;    /* used_gpa as it was when the queue was enabled */
 
 	/* host pointers into guest RAM, valid once ready */
 	struct vq_desc *desc;
@@ -106,6 +109,7 @@ struct virtq {
 
 	vq_fail_fn fail;
 	void *fail_opaque;
+	struct ratelimit log_rl;   /* the guest decides how often a ring is bad */
 };
 
 /* Clears a queue to its reset state (not ready, no addresses); keeps name,

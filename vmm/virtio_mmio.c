@@ -25,6 +25,7 @@ struct virtio_mmio {
 	uint32_t gsi;
 	int irq_efd;                /* irqfd eventfd, -1 when pulsing KVM_IRQ_LINE */
 	bool irq_warned;
+	struct ratelimit log_rl;    /* lines the driver's register writes cause */
 
 	uint32_t status;
 	uint32_t dev_features_sel, drv_features_sel;
@@ -167,8 +168,8 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
 	/* status only grows until a reset (spec 2.1.1); clearing a step would let a
 	 * driver renegotiate features under live queues */
 	if (old & ~now & steps) {
-		log_err("virtio", "%s: driver cleared status bits 0x%x without a reset",
-			t->ops->name, old & ~now & steps);
+		log_limited(&t->log_rl, log_err, "virtio", "%s: driver cleared status bits 0x%x without a reset",
+			    t->ops->name, old & ~now & steps);
 		virtio_mmio_needs_reset(t);
 		return;
 	}
@@ -177,12 +178,13 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
 		uint64_t want = t->drv_features, offered = mmio_offered(t);
 		int ret = 0;
 		if (want & ~offered) {
-			log_info("virtio", "%s: driver asked for features 0x%llx not offered (0x%llx)",
-				 t->ops->name, (unsigned long long)want, (unsigned long long)offered);
+			log_limited(&t->log_rl, log_info, "virtio",
+				    "%s: driver asked for features 0x%llx not offered (0x%llx)",
+				    t->ops->name, (unsigned long long)want, (unsigned long long)offered);
 			ret = -EINVAL;
 		} else if (!(want & (1ull << VIRTIO_F_VERSION_1))) {
-			log_info("virtio", "%s: driver did not accept VERSION_1; legacy is not supported",
-				 t->ops->name);
+			log_limited(&t->log_rl, log_info, "virtio",
+				    "%s: driver did not accept VERSION_1; legacy is not supported", t->ops->name);
 			ret = -EINVAL;
 		} else if (t->ops->set_features) {
 			ret = t->ops->set_features(t->dev, want);
@@ -193,11 +195,12 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
 			t->features = want;
 	}
 	if ((now & VIRTIO_CONFIG_S_FAILED) && !(old & VIRTIO_CONFIG_S_FAILED))
-		log_info("virtio", "%s: driver set FAILED", t->ops->name);
+		log_limited(&t->log_rl, log_info, "virtio", "%s: driver set FAILED", t->ops->name);
 	t->status = now;
 	if ((now & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		if (!(now & VIRTIO_CONFIG_S_FEATURES_OK)) {
-			log_info("virtio", "%s: DRIVER_OK without FEATURES_OK", t->ops->name);
+			log_limited(&t->log_rl, log_info, "virtio", "%s: DRIVER_OK without FEATURES_OK",
+				    t->ops->name);
 			virtio_mmio_needs_reset(t);
 			return;
 		}

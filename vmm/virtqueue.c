@@ -25,9 +25,9 @@ void vq_fail(struct virtq *vq, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	/* one line per violation: the queue stops, so it cannot flood the log */
-	log_err("virtio", "%s queue %u: %s; device needs reset",
-		vq->name ? vq->name : "?", vq->index, why);
+	/* The queue stops, but a driver can reset and break it again at will. */
+	log_limited(&vq->log_rl, log_err, "virtio", "%s queue %u: %s; device needs reset",
+		    vq->name ? vq->name : "?", vq->index, why);
 	vq->broken = true;
 	if (vq->fail)
 		vq->fail(vq->fail_opaque, vq);
@@ -75,6 +75,7 @@ int vq_setup(struct virtq *vq)
 	vq->desc = desc;
 	vq->avail = avail;
 	vq->used = used;
+	vq->ring_used_gpa = used_gpa;
 	vq->last_avail = 0;
 	vq->used_idx = 0;
 	vq->broken = false;
@@ -194,6 +195,9 @@ void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	vq->used_idx++;
 	/* release: the element is visible before the index that publishes it */
 	__atomic_store_n((uint16_t *)(vq->used + 2), htole16(vq->used_idx), __ATOMIC_RELEASE);
+	/* The memory manager must see these writes (KVM's dirty log does not). */
+	mm_note_write(vq->gm, vq->ring_used_gpa, 4);
+	mm_note_write(vq->gm, vq->ring_used_gpa + 4 + 8ull * (uint16_t)((vq->used_idx - 1) & (num - 1)), 8);
 }
 
 bool vq_want_interrupt(struct virtq *vq)

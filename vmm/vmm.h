@@ -148,6 +148,7 @@ struct vm {
 
 	atomic_int state;         /* enum vm_state */
 	atomic_int exit_status;
+	unsigned stop_grace_s;    /* >0: a stop not finished after this long ends the process */
 	atomic_int vcpus_running;
 	uint64_t start_ns;        /* process start, for boot-time figures */
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "manager_priv.h"
@@ -526,6 +527,149 @@ static void test_options(void **state)
 	mm_destroy(&vm.mem);
 }
 
+/* ---- hugetlb: given pieces the guest reused are live (data-loss regression) ---- */
+
+#define HP_PAGES 512u   /* 4 KiB pieces per 2 MiB huge page */
+
+static bool chunk_present(struct mfix *f, uint64_t chunk)
+{
+	unsigned char v = 0;
+	assert_int_equal(mincore(f->vm.mem.base + chunk * 2 * MiB, PG, &v), 0);
+	return v & 1;
+}
+
+static int hugetlb_setup(struct mfix *f, const char *opts)
+{
+	if (mfix_setup(f, MM_BACKING_HUGETLB, opts)) {
+		mfix_teardown(f);
+		print_message("skipped: no 2 MiB huge pages could be reserved\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The guest (this thread) gives pieces up and writes its own pages, as a
+ * driver would; want[] follows what each page must read. */
+static void guest_give(struct mfix *f, uint64_t first, uint64_t n, enum mm_page_state why)
+{
+	assert_int_equal(mmgr_give_up(f->m, first * PG, n * PG, why), 0);
+	memset(f->want + first * PG, 0, n * PG);
+}
+
+static void guest_write(struct mfix *f, uint64_t page, uint64_t gen)
+{
+	fill_page(f->want + page * PG, page, gen);
+	memcpy(f->vm.mem.base + page * PG, f->want + page * PG, PG);
+}
+
+/* Reported, then reused without telling the host, then the rest of the huge
+ * page inflated: the balloon's whole-page discard must keep the reused data.
+ * No --mm: the manager still decides under write protection. */
+static void test_huge_reported_reused_inflated(void **state)
+{
+	struct mfix f;
+
+	(void)state;
+	if (hugetlb_setup(&f, NULL))
+		skip();
+	struct mm_manager *m = f.m;
+	assert_true(m->uffd >= 0);   /* hugetlb opens it even without --mm */
+
+	guest_give(&f, 0, HP_PAGES / 2, MM_PAGE_REPORTED);
+	for (uint64_t p = 9; p < 12; p++)   /* a duplicate, a random and a text page */
+		guest_write(&f, p, 1);
+	guest_give(&f, HP_PAGES / 2, HP_PAGES / 2, MM_PAGE_BALLOONED);
+	assert_true(chunk_present(&f, 0));
+	assert_int_equal(atomic_load(&m->huge_live_pieces), 3);
+	assert_int_equal(ps_state(&m->ps, 11), MM_PAGE_RESIDENT);
+	verify_all(&f);
+
+	/* Reported again once free: now every given piece is zero, and it goes. */
+	guest_give(&f, 0, HP_PAGES / 2, MM_PAGE_REPORTED);
+	assert_false(chunk_present(&f, 0));
+	assert_int_equal(m->ps.chunks[0].n_given, HP_PAGES);
+	verify_all(&f);   /* reads fault a zeroed huge page back in */
+
+	/* A ballooned piece the guest writes is kept too, and counted touched. */
+	guest_give(&f, 2 * HP_PAGES, HP_PAGES - 1, MM_PAGE_BALLOONED);
+	guest_write(&f, 2 * HP_PAGES + 7, 2);
+	guest_give(&f, 3 * HP_PAGES - 1, 1, MM_PAGE_BALLOONED);
+	assert_true(chunk_present(&f, 2));
+	assert_int_equal(atomic_load(&m->balloon_touched), 1);
+	verify_all(&f);
+
+	/* A request covering a whole huge page needs no check and frees it. */
+	uint64_t d0 = atomic_load(&m->discarded_bytes);
+	guest_give(&f, 4 * HP_PAGES, HP_PAGES, MM_PAGE_REPORTED);
+	assert_false(chunk_present(&f, 4));
+	assert_int_equal(atomic_load(&m->discarded_bytes) - d0, 2 * MiB);
+	verify_all(&f);
+	mfix_teardown(&f);
+}
+
+/* Reported, reused, then whole-page eviction: the reused piece is stored and
+ * restored like any other guest data. */
+static void test_huge_reported_reused_evicted(void **state)
+{
+	struct mfix f;
+
+	(void)state;
+	if (hugetlb_setup(&f, "cold-age=0,max-refault-rate=0,scan-period=60000"))
+		skip();
+	struct mm_manager *m = f.m;
+
+	guest_give(&f, 100, 200, MM_PAGE_REPORTED);
+	guest_write(&f, 150, 3);
+	guest_write(&f, 299, 3);
+	json_decref(reclaim(&f, 0));
+	assert_true(atomic_load(&m->huge_live_pieces) >= 2);
+	/* Another pass evicts it with the reused pieces as ordinary memory. */
+	json_decref(reclaim(&f, 0));
+	assert_false(chunk_present(&f, 0));
+	assert_int_equal(ps_state(&m->ps, 150), MM_PAGE_COMPRESSED);
+	verify_all(&f);
+
+	/* The huge restore buffer does not stay resident after the restores. */
+	uint64_t len = m->ps.chunk_pages << MM_PAGE_SHIFT;
+	unsigned char *vec = malloc(len / PG);
+	for (int i = 0; i < 300 && atomic_load(&m->restore_buf_releases) == 0; i++)
+		usleep(10000);
+	assert_true(atomic_load(&m->restore_buf_releases) >= 1);
+	assert_int_equal(mincore(m->restore_buf, len, vec), 0);
+	uint64_t res = 0;
+	for (uint64_t i = 0; i < len / PG; i++)
+		res += vec[i] & 1;
+	free(vec);
+	assert_int_equal(res, 0);
+	mfix_teardown(&f);
+}
+
+/* compress=off,dedup=on: a unique page is never stored raw, however many
+ * passes offer it again after its skip period. */
+static void test_unique_never_raw(void **state)
+{
+	struct mfix f;
+
+	(void)state;
+	if (mfix_setup(&f, MM_BACKING_ANON, "compress=off,dedup=on,cold-age=0,max-refault-rate=0,"
+			"scan-period=60000")) {
+		mfix_teardown(&f);
+		fail();
+	}
+	struct mm_manager *m = f.m;
+	/* Every page unique and incompressible (a random page per index). */
+	for (uint64_t i = 0; i < NPG; i++) {
+		fill_page(f.want + i * PG, 2 + 4 * i, 0);
+		memcpy(f.vm.mem.base + i * PG, f.want + i * PG, PG);
+	}
+	/* Far more passes than the skip countdown lasts. */
+	for (int pass = 0; pass < MM_SKIP_PASSES + 8; pass++)
+		json_decref(reclaim(&f, 0));
+	assert_int_equal(atomic_load(&m->ps.count[MM_PAGE_COMPRESSED]), 0);
+	verify_all(&f);
+	mfix_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +679,9 @@ int main(void)
 		cmocka_unit_test(test_manager_memfd),
 		cmocka_unit_test(test_manager_hugetlb),
 		cmocka_unit_test(test_fault_around),
+		cmocka_unit_test(test_huge_reported_reused_inflated),
+		cmocka_unit_test(test_huge_reported_reused_evicted),
+		cmocka_unit_test(test_unique_never_raw),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
