@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -536,6 +537,54 @@ static void test_queue_numbering_without_stats(void **state)
 	assert_false(rd(d->t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
+/* A guest that floods the inflate queue with bad PFNs gets a bounded number
+ * of log lines, and every bad PFN is still counted; the used ring the
+ * device writes is marked as written for the memory manager. */
+static void test_guest_log_lines_limited(void **state)
+{
+	struct dev *d = *state;
+	struct balloon *b = d->vm->balloon;
+	struct guest_mem *gm = &d->vm->mem;
+	char path[] = "/tmp/minivmm-log-XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO), level = vmm_log_level;
+
+	assert_true(fd >= 0 && saved >= 0);
+	dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << BALLOON_F_STATS_VQ));
+	for (unsigned q = 0; q < 3; q++)
+		dev_queue(d, q);
+	wr(d->t, VIRTIO_MMIO_STATUS, 0xf);
+	mm_take_host_written(gm, RING(0) / PAGE / 64);   /* start from a clean bitmap */
+
+	uint32_t *pfns = mm_gpa_to_hva(gm, BUF(0), 64);
+	for (unsigned i = 0; i < 16; i++)
+		pfns[i] = htole32(0xfffff000u + i);   /* far outside 64 MiB of RAM */
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	vmm_log_level = 1;
+	for (unsigned i = 0; i < 200; i++)
+		dev_send(d, 0, BUF(0), 64, false);
+	vmm_log_level = level;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+
+	char buf[65536];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	unsigned lines = 0;
+	for (char *p = buf; (p = strstr(p, "PFNs outside guest RAM")); p++)
+		lines++;
+	assert_int_equal(b->bad_pfns, 200 * 16);
+	assert_true(lines >= 1 && lines <= RATELIMIT_BURST);
+	assert_int_equal(used_idx(d, 0), 200);
+	/* the device wrote the used ring: the manager must see it as hot */
+	uint64_t used_page = (RING(0) + 0x2000) / PAGE;
+	assert_true(mm_take_host_written(gm, used_page / 64) >> (used_page % 64) & 1);
+}
+
 static void test_qmp_commands(void **state)
 {
 	struct dev *d = *state;
@@ -623,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_end_to_end, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_numbering_without_stats, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_guest_log_lines_limited, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_qmp_commands, dev_setup, dev_teardown),
 	};
 	return cmocka_run_group_tests_name("balloon", tests, NULL, NULL);
