@@ -98,7 +98,7 @@ const char *memd_state_name(enum memd_state s)
 
 uint64_t memd_vm_floor(const struct memd_config *cfg, const struct memd_vm_in *vm)
 {
-	uint64_t f = vm->floor ? vm->floor : memd_max(cfg->floor_min, vm->ram / 100 * cfg->floor_pct);
+	uint64_t f = vm->floor ? vm->floor : memd_max(cfg->floor_min, vm->ram * cfg->floor_pct / 100);
 
 	return memd_min(f, vm->ram);
 }

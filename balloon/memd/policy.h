@@ -26,7 +26,7 @@
 #define MEMD_MAX_VMS 64
 /* A missing figure. QEMU and minivmm report an absent guest stat as all ones, so a raw value passes. */
 #define MEMD_NONE    UINT64_MAX
-#define MEMD_WHY_MAX 320
+#define MEMD_WHY_MAX 512
 
 enum memd_vm_kind { MEMD_VM_MINIVMM, MEMD_VM_LIBVIRT };
 

@@ -120,6 +120,12 @@ static bool track(struct track *t, const struct memd_config *cfg, uint64_t targe
 	return now - t->progress_ms >= cfg->stall_ms || now - t->since_ms >= cfg->bound_ms;
 }
 
+/* Steps are whole MiB: targets stay page-aligned and read well in the timeline. */
+static uint64_t mib_down(uint64_t b)
+{
+	return b & ~(MiB - 1);
+}
+
 static uint64_t counter_delta(uint64_t cur, uint64_t prev)
 {
 	return cur == MEMD_NONE || prev == MEMD_NONE || cur < prev ? 0 : cur - prev;
@@ -158,7 +164,7 @@ static bool detect_pressure(struct mv_cur *c, const struct memd_config *cfg, uin
 			now_p = true;
 		}
 	}
-	if (c->fresh && c->avail != MEMD_NONE && c->avail < c->in->balloon_actual / 100 * LOW_AVAIL_PCT) {
+	if (c->fresh && c->avail != MEMD_NONE && c->avail < c->in->balloon_actual * LOW_AVAIL_PCT / 100) {
 		memd_why(c->d->why, " [available %s < %d%%]", memd_sz(s1, (int64_t)c->avail), LOW_AVAIL_PCT);
 		now_p = true;
 	}
@@ -185,8 +191,8 @@ static bool detect_pressure(struct mv_cur *c, const struct memd_config *cfg, uin
 static uint64_t step_of(const struct memd_config *cfg, const struct mv_vm *v, uint64_t ram, bool critical)
 {
 	double rate = v->bal.rate > v->res.rate ? v->bal.rate : v->res.rate;
-	uint64_t lo = 4 * cfg->min_change, hi = ram / 100 * cfg->max_step_pct * (critical ? 2 : 1);
-	uint64_t s = rate > 0 ? (uint64_t)(rate * 2.0) : ram / 100 * cfg->step_pct;
+	uint64_t lo = 4 * cfg->min_change, hi = ram * cfg->max_step_pct / 100 * (critical ? 2 : 1);
+	uint64_t s = rate > 0 ? (uint64_t)(rate * 2.0) : ram * cfg->step_pct / 100;
 
 	return memd_min(memd_max(s, lo), memd_max(hi, lo));
 }
@@ -288,7 +294,7 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 	for (size_t j = 0; j < k && asked < need; j++) {
 		struct mv_cur *v = &c[idx[j]];
 		uint64_t base = memd_min(v->in->resident, v->in->resident_target);
-		uint64_t take = memd_min(memd_min(v->step, base - v->floor), need - asked);
+		uint64_t take = mib_down(memd_min(memd_min(v->step, base - v->floor), need - asked));
 
 		if (take < cfg->min_change)
 			continue;
@@ -303,7 +309,8 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 }
 
 /* Tier 2: balloon inflation of the guests with the most free memory above their floor. */
-static uint64_t squeeze_balloon(struct mv_cur *c, size_t n, uint64_t need, const struct memd_config *cfg)
+static uint64_t squeeze_balloon(struct mv_cur *c, size_t n, uint64_t need, const struct memd_config *cfg,
+			       bool critical)
 {
 	uint64_t key[MEMD_MAX_VMS], room[MEMD_MAX_VMS], asked = 0;
 	size_t idx[MEMD_MAX_VMS], k;
@@ -316,9 +323,12 @@ static uint64_t squeeze_balloon(struct mv_cur *c, size_t n, uint64_t need, const
 		key[i] = room[i] = 0;
 		if (!c[i].fresh || c[i].avail == MEMD_NONE || !squeezable(&c[i]) || c[i].d->balloon != MEMD_KEEP)
 			continue;
+		/* one kind of squeeze per guest and tick, unless critical */
+		if (c[i].d->resident == MEMD_SET && !critical)
+			continue;
 		/* what the guest will have free once the balloon reaches base */
 		avail = c[i].avail > vm->balloon_actual - base ? c[i].avail - (vm->balloon_actual - base) : 0;
-		keep = memd_max(KEEP_FREE_MIN, base / 100 * KEEP_FREE_PCT);
+		keep = memd_max(KEEP_FREE_MIN, base * KEEP_FREE_PCT / 100);
 		if (base <= c[i].floor || avail <= keep)
 			continue;
 		room[i] = memd_min(base - c[i].floor, avail - keep);
@@ -329,7 +339,7 @@ static uint64_t squeeze_balloon(struct mv_cur *c, size_t n, uint64_t need, const
 		size_t i = idx[j];
 		struct mv_cur *v = &c[i];
 		uint64_t base = memd_min(v->btarget, v->in->balloon_actual);
-		uint64_t take = memd_min(memd_min(v->step, room[i]), need - asked);
+		uint64_t take = mib_down(memd_min(memd_min(v->step, room[i]), need - asked));
 
 		if (take < cfg->min_change)
 			continue;
@@ -369,8 +379,10 @@ static uint64_t give_back(struct mv_cur *c, size_t n, int64_t giveable, bool gen
 				continue;
 			/* a pressured guest gets a full step; the others a step the host can spare */
 			add = memd_min(memd_min(vm->ram - base, pass ? v->step : memd_max(v->step,
-								vm->ram / 100 * cfg->max_step_pct)),
+								vm->ram * cfg->max_step_pct / 100)),
 				       (uint64_t)giveable - given);
+			if (base + add < vm->ram)
+				add = mib_down(add);
 			if (add < cfg->min_change && base + add < vm->ram)
 				continue;
 			v->d->balloon = MEMD_SET;
@@ -397,7 +409,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	uint64_t now = h->now_ms, flight = 0, saved = 0;
 	int64_t scale;
 	bool critical;
-	char s1[MEMD_SZ], s2[MEMD_SZ], s3[MEMD_SZ];
+	char s1[MEMD_SZ], s2[MEMD_SZ], s3[MEMD_SZ], s4[MEMD_SZ], s5[MEMD_SZ];
 
 	memd_room_of(h, &r);
 	scale = (int64_t)r.scale;
@@ -444,18 +456,22 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		int64_t goal = (int64_t)cfg->goal_pct * scale / 100, need = goal - r.room, net;
 		uint64_t res = 0, bal = 0;
 
-		/* PSI says pressure with room to spare: reclaim one pressure band anyway */
-		if (need < (int64_t)cfg->pressure_pct * scale / 100)
+		bool psi = h->psi_trigger || h->psi_some_avg10 >= cfg->psi_some_pressure ||
+			   h->psi_full_avg10 >= cfg->psi_full_critical;
+
+		/* PSI says pressure now, with room to spare: reclaim one pressure band anyway.
+		 * A state only held by hysteresis reclaims no more than the room calls for. */
+		if (psi && need < (int64_t)cfg->pressure_pct * scale / 100)
 			need = (int64_t)cfg->pressure_pct * scale / 100;
 		net = need - (int64_t)flight;
-		if (net > 0) {
+		if (net >= (int64_t)cfg->min_change) {
 			res = squeeze_resident(cur, in->nvm, (uint64_t)net, cfg);
-			bal = squeeze_balloon(cur, in->nvm, (uint64_t)net - (critical ? res / 2 : res), cfg);
+			bal = squeeze_balloon(cur, in->nvm, (uint64_t)net - (critical ? res / 2 : res), cfg, critical);
 		}
 		memd_why(out->why, "; need %s for %u%% room: in flight %s, resident targets %s, balloons %s; "
 			 "reported-free+zero already %s", memd_sz(s1, need), cfg->goal_pct, memd_sz(s2, (int64_t)flight),
-			 memd_sz(s3, (int64_t)res), memd_sz(s1, (int64_t)bal), memd_sz(s2, (int64_t)saved));
-		if (net > 0 && res + bal < (uint64_t)net)
+			 memd_sz(s3, (int64_t)res), memd_sz(s4, (int64_t)bal), memd_sz(s5, (int64_t)saved));
+		if (net >= (int64_t)cfg->min_change && res + bal < (uint64_t)net)
 			memd_why(out->why, "; short by %s: the rest are at floor, pressured, paced or cooling down",
 				 memd_sz(s1, net - (int64_t)(res + bal)));
 	} else {
