@@ -202,7 +202,7 @@ static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t 
 {
 	const struct memd_vm_in *vm = c->in;
 	struct mv_vm *v = c->st;
-	char a[MEMD_SZ], b[MEMD_SZ];
+	char a[MEMD_SZ], b[MEMD_SZ], d[MEMD_SZ];
 
 	if (track(&v->bal, cfg, vm->balloon_target, vm->balloon_actual, now)) {
 		uint64_t to = memd_min(memd_max(vm->balloon_actual, c->floor), vm->ram);
@@ -210,7 +210,7 @@ static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t 
 		memd_why(c->d->why, " balloon stepped back: target %s not reached in %.1f s (actual %s, "
 			 "no progress for %.1f s), target := %s;", memd_sz(a, (int64_t)vm->balloon_target),
 			 (double)(now - v->bal.since_ms) / 1000, memd_sz(b, (int64_t)vm->balloon_actual),
-			 (double)(now - v->bal.progress_ms) / 1000, memd_sz(b, (int64_t)to));
+			 (double)(now - v->bal.progress_ms) / 1000, memd_sz(d, (int64_t)to));
 		c->d->balloon = MEMD_SET;
 		c->d->balloon_target = to;
 		v->bal.target = MEMD_NONE;
@@ -276,7 +276,7 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 {
 	uint64_t key[MEMD_MAX_VMS], asked = 0;
 	size_t idx[MEMD_MAX_VMS], k;
-	char a[MEMD_SZ], b[MEMD_SZ];
+	char a[MEMD_SZ], b[MEMD_SZ], d[MEMD_SZ], e[MEMD_SZ];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct memd_vm_in *vm = c[i].in;
@@ -303,7 +303,7 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 		asked += take;
 		memd_why(v->d->why, " resident target %s (-%s, cold pages compressed/deduplicated; floor %s, "
 			 "step %s);", memd_sz(a, (int64_t)(base - take)), memd_sz(b, (int64_t)take),
-			 memd_sz(a, (int64_t)v->floor), memd_sz(b, (int64_t)v->step));
+			 memd_sz(d, (int64_t)v->floor), memd_sz(e, (int64_t)v->step));
 	}
 	return asked;
 }
@@ -314,7 +314,7 @@ static uint64_t squeeze_balloon(struct mv_cur *c, size_t n, uint64_t need, const
 {
 	uint64_t key[MEMD_MAX_VMS], room[MEMD_MAX_VMS], asked = 0;
 	size_t idx[MEMD_MAX_VMS], k;
-	char a[MEMD_SZ], b[MEMD_SZ], d[MEMD_SZ];
+	char a[MEMD_SZ], b[MEMD_SZ], d[MEMD_SZ], e[MEMD_SZ], g[MEMD_SZ];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct memd_vm_in *vm = c[i].in;
@@ -348,23 +348,30 @@ static uint64_t squeeze_balloon(struct mv_cur *c, size_t n, uint64_t need, const
 		asked += take;
 		memd_why(v->d->why, " balloon target %s (-%s: free above floor %s is %s, step %s);",
 			 memd_sz(a, (int64_t)(base - take)), memd_sz(b, (int64_t)take),
-			 memd_sz(d, (int64_t)v->floor), memd_sz(a, (int64_t)room[i]), memd_sz(b, (int64_t)v->step));
+			 memd_sz(d, (int64_t)v->floor), memd_sz(e, (int64_t)room[i]), memd_sz(g, (int64_t)v->step));
 	}
 	return asked;
 }
 
-/* Gives memory back: pressured guests first (all of their step), then, if general, the others. */
+/*
+ * Gives memory back: pressured guests first (a full step each), then, if
+ * general, the others (a paced step); heavier weights first within each.
+ */
 static uint64_t give_back(struct mv_cur *c, size_t n, int64_t giveable, bool general,
 			  const struct memd_config *cfg, uint64_t now)
 {
-	uint64_t given = 0;
+	uint64_t given = 0, key[MEMD_MAX_VMS];
+	size_t idx[MEMD_MAX_VMS];
 	char a[MEMD_SZ], b[MEMD_SZ];
 
+	for (size_t i = 0; i < n; i++)
+		key[i] = c[i].weight;
+	n = sort_by(n, key, idx);
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1 && !general)
 			break;
-		for (size_t i = 0; i < n; i++) {
-			struct mv_cur *v = &c[i];
+		for (size_t j = 0; j < n; j++) {
+			struct mv_cur *v = &c[idx[j]];
 			const struct memd_vm_in *vm = v->in;
 			uint64_t base, add;
 
@@ -455,7 +462,6 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	if (out->state >= MEMD_PRESSURE) {
 		int64_t goal = (int64_t)cfg->goal_pct * scale / 100, need = goal - r.room, net;
 		uint64_t res = 0, bal = 0;
-
 		bool psi = h->psi_trigger || h->psi_some_avg10 >= cfg->psi_some_pressure ||
 			   h->psi_full_avg10 >= cfg->psi_full_critical;
 
