@@ -16,7 +16,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 # Every .c in vmm/, mm/, balloon/ is VMM code; main.c and minivmm-ctl.c are programs.
 PROGS    := vmm/main.c vmm/minivmm-ctl.c
-LIBSRC   := $(filter-out $(PROGS),$(wildcard vmm/*.c mm/*.c balloon/*.c))
+LIBSRC   := $(filter-out $(PROGS),$(wildcard vmm/*.c mm/*.c balloon/*.c balloon/memd/*.c))
 LIBOBJ   := $(LIBSRC:%.c=$(B)/obj/%.o)
 ASANOBJ  := $(LIBSRC:%.c=$(B)/asan/obj/%.o)
 

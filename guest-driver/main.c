@@ -4,6 +4,7 @@
  */
 #include "fillgen.h"
 #include "kernel.h"
+#include "wss.h"
 
 extern struct uparams uparams;      /* lives in user data (user_lib.c) */
 
@@ -48,10 +49,12 @@ static void parse_word(char *w, struct uparams *p, bool *have_size, bool *have_r
 			p->workload = WL_IDLE;
 		else if (streq(val, "churn"))
 			p->workload = WL_CHURN;
+		else if (streq(val, "wss"))
+			p->workload = WL_WSS;
 		else if (streq(val, "demo"))
 			p->workload = WL_DEMO;
 		else
-			bad_param(key, val, "expected fill, touch, idle, churn or demo");
+			bad_param(key, val, "expected fill, touch, idle, churn, wss or demo");
 	} else if (streq(key, "size")) {
 		if (fillgen_parse_size(val, &p->size) < 0)
 			bad_param(key, val, "expected a size such as 64M, 1G, 512K");
@@ -89,6 +92,15 @@ static void parse_word(char *w, struct uparams *p, bool *have_size, bool *have_r
 	} else if (streq(key, "pause")) {
 		if (fillgen_parse_u64(val, &p->pause_ms) < 0)
 			bad_param(key, val, "expected milliseconds");
+	} else if (streq(key, "hot")) {
+		if (wss_parse_hot(val, p) < 0)
+			bad_param(key, val, "expected SIZE or SIZE,SIZE@SECONDSs,... with increasing times");
+	} else if (streq(key, "verify")) {
+		if (fillgen_parse_u64(val, &p->verify_s) < 0)
+			bad_param(key, val, "expected seconds between full verifications (0 = only at the end)");
+	} else if (streq(key, "duration")) {
+		if (fillgen_parse_u64(val, &p->duration_s) < 0)
+			bad_param(key, val, "expected seconds (0 = until the VMM quits)");
 	} else if (streq(key, "quiet")) {
 		if (!*val || streq(val, "1"))
 			p->quiet = 1;
@@ -98,9 +110,28 @@ static void parse_word(char *w, struct uparams *p, bool *have_size, bool *have_r
 			bad_param(key, val, "expected quiet, quiet=1 or quiet=0");
 	} else {
 		kprintf("guest: unknown parameter '%s' (known: workload size mix rounds seed accesses "
-			"pattern stride chunk pause quiet)\n", key);
+			"pattern stride chunk pause hot verify duration quiet)\n", key);
 		machine_exit(EXIT_PARAM);
 	}
+}
+
+/* wss: a quarter of size is hot unless hot= says otherwise; no step may exceed size. */
+static int wss_check(struct uparams *p)
+{
+	if (!p->wss_steps) {
+		p->wss_steps = 1;
+		p->wss_hot[0] = p->size / 4;
+		p->wss_at_s[0] = 0;
+	}
+	for (uint32_t i = 0; i < p->wss_steps; i++) {
+		p->wss_hot[i] = (p->wss_hot[i] + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		if (p->wss_hot[i] > p->size || !p->wss_hot[i]) {
+			kprintf("guest: bad parameter hot: step %u (%luK) is larger than size (%luK)\n", i,
+				p->wss_hot[i] >> 10, p->size >> 10);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static void parse_cmdline(const char *cmd, struct uparams *p)
@@ -117,6 +148,7 @@ static void parse_cmdline(const char *cmd, struct uparams *p)
 	p->accesses = 10000000;
 	p->stride = 4096;
 	p->pause_ms = 100;
+	p->verify_s = 10;
 	while (cmd[i]) {
 		size_t n = 0;
 
@@ -143,6 +175,8 @@ static void parse_cmdline(const char *cmd, struct uparams *p)
 		kprintf("guest: bad parameter chunk: larger than size\n");
 		machine_exit(EXIT_PARAM);
 	}
+	if (p->workload == WL_WSS && wss_check(p) < 0)
+		machine_exit(EXIT_PARAM);
 	if (p->workload == WL_TOUCH && p->stride > p->size) {
 		kprintf("guest: bad parameter stride: larger than size\n");
 		machine_exit(EXIT_PARAM);

@@ -26,11 +26,13 @@ enum workload {
 	WL_TOUCH,
 	WL_IDLE,
 	WL_CHURN,
+	WL_WSS,
 };
 
 enum touch_pattern { TOUCH_RANDOM = 0, TOUCH_SEQ };
 
 #define UPARAM_MAX_CPUS 64
+#define UPARAM_WSS_STEPS 8     /* wss: steps of the hot-size schedule */
 
 struct uparams {
 	uint32_t workload;      /* enum workload */
@@ -48,6 +50,12 @@ struct uparams {
 	uint64_t tsc_khz;
 	uint32_t page_size;     /* bootinfo guest_page_size */
 	uint32_t pad;
+	uint32_t wss_steps;     /* wss: entries of wss_hot/wss_at_s in use (>= 1) */
+	uint32_t pad2;
+	uint64_t wss_hot[UPARAM_WSS_STEPS];  /* wss: hot bytes from wss_at_s[i] on */
+	uint64_t wss_at_s[UPARAM_WSS_STEPS]; /* wss: seconds after the fill, [0] = 0, increasing */
+	uint64_t verify_s;      /* wss: seconds between full verifications (0 = only at the end) */
+	uint64_t duration_s;    /* wss: seconds of hot phase (0 = until the VMM quits) */
 };
 
 #endif

@@ -51,5 +51,6 @@ void ubarrier(uint32_t *sense);
 int fill_main(uint32_t me);
 int touch_main(void);
 int churn_main(void);
+int wss_main(void);
 
 #endif

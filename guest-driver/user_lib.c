@@ -130,6 +130,9 @@ __attribute__((noreturn)) void user_main(uint64_t arg)
 	case WL_CHURN:
 		status = churn_main();
 		break;
+	case WL_WSS:
+		status = wss_main();
+		break;
 	default:
 		status = 0;
 		break;
