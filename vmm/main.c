@@ -54,7 +54,9 @@ static const char usage_text[] =
 "  -V, --version             version\n"
 "\n"
 "The guest's serial console goes to standard output. The VM exits with the\n"
-"status the guest writes to its exit port; SIGINT or SIGTERM stop it cleanly.\n";
+"status the guest writes to its exit port (0-63); SIGINT or SIGTERM stop it\n"
+"cleanly. Statuses from 64 are minivmm's own (64 usage, 65 set-up, 66 vCPU,\n"
+"67 checksum, 68 memory not restorable, 69 internal): see README, Exit statuses.\n";
 
 enum {
 	OPT_GUEST_PAGES = 256, OPT_BACKING, OPT_HPSIZE, OPT_PREALLOC, OPT_MM,
