@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "manager_priv.h"
-#include "../../guest-driver/fillgen.h"
+#include "mm/manager_priv.h"
+#include "guest-driver/fillgen.h"
 
 #define PG 4096ull
 #define MiB (1ull << 20)
