@@ -3,6 +3,7 @@
 #   make run      install missing Debian packages, build, boot the demo guest
 #   make test     install missing packages, build (also under ASan/UBSan), run every test
 #   make bench    install missing packages, build, print benchmark figures
+#   make check-deps  check that no #include crosses the layering (also run by make test)
 
 CC       ?= gcc
 B        := build
@@ -35,11 +36,14 @@ UNITBIN  := $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
 TOOLSRC  := $(wildcard tests/tools/*.c)
 TOOLBIN  := $(TOOLSRC:tests/tools/%.c=$(B)/tests/%)
 
-.PHONY: all deps run test bench asan clean install
+.PHONY: all deps run test bench asan clean install check-deps
 all: $(B)/minivmm $(B)/minivmm-ctl $(B)/guest.img
 
 deps:
 	@scripts/deps.sh
+
+check-deps:
+	@scripts/check-deps.sh
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
