@@ -12,9 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "balloon/balloon.h"
