@@ -3,20 +3,24 @@
 #   make run      install missing Debian packages, build, boot the demo guest
 #   make test     install missing packages, build (also under ASan/UBSan), run every test
 #   make bench    install missing packages, build, print benchmark figures
+#   make check-deps  check that no #include crosses the layering (also run by make test)
 
 CC       ?= gcc
 B        := build
 PKGS     := libzstd libxxhash jansson
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-HOSTFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP \
+# Includes are spelled from the repository root ("vmm/lib/log.h", "mm/mm.h"),
+# so scripts/check-deps.sh can check the layering with grep.
+HOSTFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -I. \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-# Every .c in vmm/, mm/, balloon/ is VMM code; main.c and minivmm-ctl.c are programs.
-PROGS    := vmm/main.c vmm/minivmm-ctl.c
-LIBSRC   := $(filter-out $(PROGS),$(wildcard vmm/*.c mm/*.c balloon/*.c balloon/memd/*.c))
+# Every .c in vmm/ (and its subsystem folders), mm/ and balloon/ is VMM
+# code; main.c and ctl/minivmm-ctl.c are programs.
+PROGS    := vmm/main.c vmm/ctl/minivmm-ctl.c
+LIBSRC   := $(filter-out $(PROGS),$(wildcard vmm/*.c vmm/*/*.c mm/*.c balloon/*.c balloon/memd/*.c))
 LIBOBJ   := $(LIBSRC:%.c=$(B)/obj/%.o)
 ASANOBJ  := $(LIBSRC:%.c=$(B)/asan/obj/%.o)
 
@@ -25,18 +29,21 @@ GUESTSRC := $(wildcard guest-driver/*.c guest-driver/*.S)
 GUESTOBJ := $(patsubst %,$(B)/guest/%.o,$(GUESTSRC))
 GUESTFLAGS := -O2 -g -std=gnu11 $(WARN) -ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie \
               -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fcf-protection=none \
-              -fno-asynchronous-unwind-tables -mcmodel=small -MMD -MP -Ivmm
+              -fno-asynchronous-unwind-tables -mcmodel=small -MMD -MP -I.
 
 UNITSRC  := $(wildcard tests/unit/test_*.c)
 UNITBIN  := $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
 TOOLSRC  := $(wildcard tests/tools/*.c)
 TOOLBIN  := $(TOOLSRC:tests/tools/%.c=$(B)/tests/%)
 
-.PHONY: all deps run test bench asan clean install
+.PHONY: all deps run test bench asan clean install check-deps
 all: $(B)/minivmm $(B)/minivmm-ctl $(B)/guest.img
 
 deps:
 	@scripts/deps.sh
+
+check-deps:
+	@scripts/check-deps.sh
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,7 +61,7 @@ $(B)/asan/libminivmm.a: $(ASANOBJ)
 WHOLE = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
 $(B)/minivmm: $(B)/obj/vmm/main.o $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $< $(call WHOLE,$(B)/libminivmm.a) $(LDLIBS)
-$(B)/minivmm-ctl: $(B)/obj/vmm/minivmm-ctl.o $(B)/libminivmm.a
+$(B)/minivmm-ctl: $(B)/obj/vmm/ctl/minivmm-ctl.o $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/asan/minivmm: $(B)/asan/obj/vmm/main.o $(B)/asan/libminivmm.a
 	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS)
@@ -72,11 +79,11 @@ $(B)/guest.img: $(GUESTOBJ) guest-driver/guest.ld
 # Unit tests (cmocka) link the sanitized library.
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libminivmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -Ivmm -Imm -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS) $$(pkg-config --libs cmocka)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS) $$(pkg-config --libs cmocka)
 # Host-side helper programs used by the integration tests and benchmarks.
 $(B)/tests/%: tests/tools/%.c $(B)/libminivmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTFLAGS) -Ivmm -Iguest-driver -o $@ $< $(B)/libminivmm.a $(LDLIBS)
+	$(CC) $(HOSTFLAGS) -o $@ $< $(B)/libminivmm.a $(LDLIBS)
 
 asan: $(B)/asan/minivmm $(UNITBIN)
 

@@ -1,7 +1,8 @@
 /*
- * balloon: the virtio-balloon device model (virtio 1.2, 5.5) over virtio-mmio,
- * and its QMP control (balloon/qmp.c). Inflate and free page reporting give
- * guest pages up through the memory manager (mmgr_give_up), which frees the
+ * balloon: the virtio-balloon device model (virtio 1.2, 5.5) over virtio-mmio
+ * (balloon.c, inflate.c) and its QMP control (balloon/qmp.c). Inflate and
+ * free page reporting give guest pages up through the memory manager
+ * (mmgr_give_up), which frees the
  * host backing with the primitive that really frees it; deflate takes them
  * back. Without a manager (unit tests, benchmarks) the device discards
  * directly with mm_discard() and leaves hugetlb backing alone.
@@ -19,30 +20,42 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "../vmm/virtio.h"
+#include "vmm/virtio/virtio.h"
 
 struct vm;
 struct guest_mem;
 struct mm_manager;
 
-#define BALLOON_DEVICE_ID 5
-#define BALLOON_PAGE_SIZE 4096u
+/*
+ * The device's ABI comes from the kernel's UAPI headers (Debian 12's
+ * linux-libc-dev): VIRTIO_ID_BALLOON, VIRTIO_BALLOON_F_* feature bits,
+ * VIRTIO_BALLOON_PFN_SHIFT, struct virtio_balloon_config (config space) and
+ * struct virtio_balloon_stat (one packed stats entry), VIRTIO_BALLOON_S_* tags.
+ */
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_ids.h>
 
-/* Feature bits (spec 5.5.3). */
-#define BALLOON_F_MUST_TELL_HOST  0
-#define BALLOON_F_STATS_VQ        1
-#define BALLOON_F_DEFLATE_ON_OOM  2
-#define BALLOON_F_FREE_PAGE_HINT  3   /* not offered */
-#define BALLOON_F_PAGE_POISON     4   /* not offered */
-#define BALLOON_F_REPORTING       5
+#define BALLOON_PAGE_SIZE (1u << VIRTIO_BALLOON_PFN_SHIFT)
 
-/* The 16 memory statistics tags Linux reports (spec 5.5.6.3 + Linux 6.x). */
-#define BALLOON_NR_STATS 16
+/*
+ * Not in Debian 12's headers (Linux 6.1, which stops at
+ * VIRTIO_BALLOON_S_HTLB_PGFAIL = 9): the stat tags Linux 6.12 added, with
+ * the values of its include/uapi/linux/virtio_balloon.h. Defined only here.
+ */
+#ifndef VIRTIO_BALLOON_S_OOM_KILL
+#define VIRTIO_BALLOON_S_OOM_KILL       10  /* OOM killer invocations */
+#define VIRTIO_BALLOON_S_ALLOC_STALL    11  /* allocation stalls */
+#define VIRTIO_BALLOON_S_ASYNC_SCAN     12  /* bytes scanned by kswapd */
+#define VIRTIO_BALLOON_S_DIRECT_SCAN    13  /* bytes scanned by direct reclaim */
+#define VIRTIO_BALLOON_S_ASYNC_RECLAIM  14  /* bytes reclaimed by kswapd */
+#define VIRTIO_BALLOON_S_DIRECT_RECLAIM 15  /* bytes reclaimed directly */
+#endif
+
+/* The 16 memory statistics tags Linux 6.12 reports (its VIRTIO_BALLOON_S_NR;
+ * Debian 12's header says 10). */
+#define BALLOON_NR_STATS (VIRTIO_BALLOON_S_DIRECT_RECLAIM + 1)
 /* QEMU's QOM names for them, indexed by tag ("stat-swap-in", ...). */
 extern const char *const balloon_stat_names[BALLOON_NR_STATS];
-
-/* One stats entry as the driver writes it: le16 tag, le64 value, packed. */
-#define BALLOON_STAT_ENTRY_SIZE 10
 
 struct balloon_opts {
 	bool deflate_on_oom;         /* default on */
@@ -154,5 +167,12 @@ void balloon_release_all(struct balloon *b);
 
 /* BALLOON_CHANGE event with the current `actual` (balloon/qmp.c). */
 void balloon_emit_change(struct balloon *b);
+
+/* ---- internal to balloon/ (inflate.c, called by balloon.c) ---- */
+
+/* Grows the PFN scratch buffer to n entries. 0 or -ENOMEM. */
+int balloon_scratch(struct balloon *b, size_t n);
+/* Serves every available buffer of the inflate or deflate queue. */
+void balloon_serve_pfns(struct balloon *b, struct virtq *vq, bool inflate);
 
 #endif

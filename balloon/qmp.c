@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "balloon.h"
-#include "../vmm/qmp.h"
-#include "../vmm/vmm.h"
+#include "balloon/balloon.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/qmp/qmp.h"
 
 #define BALLOON_QOM_PATH "/machine/peripheral/balloon0"
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bootinfo.h"
+#include "vmm/boot/bootinfo.h"
 #include "kconfig.h"
 #include "uapi.h"
 

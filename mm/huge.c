@@ -18,7 +18,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "manager_priv.h"
+#include "mm/manager_priv.h"
 
 int mm_huge_freeze(struct mm_manager *m, uint64_t chunk)
 {

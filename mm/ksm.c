@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "manager_priv.h"
+#include "mm/manager_priv.h"
 
 int mm_ksm_enable(struct mm_manager *m, char *err, size_t errlen)
 {

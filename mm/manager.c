@@ -16,7 +16,8 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "manager_priv.h"
+#include "mm/manager_priv.h"
+#include "vmm/lib/opts.h"
 
 /* ---- small helpers shared by the manager's files ---- */
 
@@ -111,34 +112,11 @@ uint64_t mm_hist_pct(struct mm_hist *h, double pct)
 
 /* ---- options ---- */
 
-static int mm_parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-static int mm_parse_double(const char *v, double lo, double hi, double *out)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || d < lo || d > hi || d != d)
-		return -EINVAL;
-	*out = d;
-	return 0;
-}
-
 static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t errlen)
 {
 	int set_zero = -1, set_compress = -1, set_dedup = -1;
-	char *dup, *tok, *save = NULL;
+	struct opts_iter it;
+	char *tok, *val;
 	int ret = 0;
 	double d;
 
@@ -152,11 +130,9 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 	if (!opts)
 		return 0;
 
-	dup = strdup(opts);
-	if (!dup)
+	if (opts_begin(&it, opts))
 		return -ENOMEM;
-	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(tok, '=');
+	while (opts_next(&it, &tok, &val)) {
 		bool b;
 
 		if (!val) {
@@ -165,10 +141,9 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 			ret = -EINVAL;
 			break;
 		}
-		*val++ = '\0';
 		if (!strcmp(tok, "zero") || !strcmp(tok, "compress") || !strcmp(tok, "dedup") ||
 		    !strcmp(tok, "ksm")) {
-			if (mm_parse_bool(val, &b)) {
+			if (opts_bool(val, &b)) {
 				snprintf(err, errlen, "--mm %s=%s: use on or off", tok, val);
 				ret = -EINVAL;
 				break;
@@ -182,7 +157,7 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 			else
 				o->ksm = b;
 		} else if (!strcmp(tok, "zstd-level")) {
-			if (mm_parse_double(val, ZSTD_minCLevel(), ZSTD_maxCLevel(), &d) || d != (int)d) {
+			if (opts_double(val, ZSTD_minCLevel(), ZSTD_maxCLevel(), &d) || d != (int)d) {
 				snprintf(err, errlen, "--mm zstd-level=%s: use an integer from %d to %d (default 1)",
 					 val, ZSTD_minCLevel(), ZSTD_maxCLevel());
 				ret = -EINVAL;
@@ -190,20 +165,20 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 			}
 			o->zstd_level = (int)d;
 		} else if (!strcmp(tok, "cold-age")) {
-			if (mm_parse_double(val, 0, 86400, &o->cold_age)) {
+			if (opts_double(val, 0, 86400, &o->cold_age)) {
 				snprintf(err, errlen, "--mm cold-age=%s: use seconds from 0 to 86400 (default 30)", val);
 				ret = -EINVAL;
 				break;
 			}
 		} else if (!strcmp(tok, "max-refault-rate")) {
-			if (mm_parse_double(val, 0, 1e9, &o->max_refault_rate)) {
+			if (opts_double(val, 0, 1e9, &o->max_refault_rate)) {
 				snprintf(err, errlen, "--mm max-refault-rate=%s: use refaults per second >= 0 "
 					 "(0 turns the adaptive controller off; default 100)", val);
 				ret = -EINVAL;
 				break;
 			}
 		} else if (!strcmp(tok, "scan-period")) {
-			if (mm_parse_double(val, 10, 60000, &d)) {
+			if (opts_double(val, 10, 60000, &d)) {
 				snprintf(err, errlen, "--mm scan-period=%s: use milliseconds from 10 to 60000 "
 					 "(default 1000)", val);
 				ret = -EINVAL;
@@ -211,7 +186,7 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 			}
 			o->scan_period_ms = (unsigned)d;
 		} else if (!strcmp(tok, "threshold")) {
-			if (mm_parse_double(val, 256, MM_STORE_PAGE, &d)) {
+			if (opts_double(val, 256, MM_STORE_PAGE, &d)) {
 				snprintf(err, errlen, "--mm threshold=%s: use the largest compressed size kept, "
 					 "256 to 4096 bytes (default 3072)", val);
 				ret = -EINVAL;
@@ -232,7 +207,7 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 			break;
 		}
 	}
-	free(dup);
+	opts_end(&it);
 	if (ret)
 		return ret;
 	/* KSM alone is the kernel baseline: minivmm's own reclaim stays off unless asked for. */

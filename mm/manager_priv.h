@@ -12,12 +12,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../vmm/vmm.h"
-#include "../vmm/lib/stop.h"
-#include "manager.h"
-#include "pagestate.h"
-#include "policy.h"
-#include "store.h"
+#include "mm/manager.h"
+#include "mm/pagestate.h"
+#include "mm/policy.h"
+#include "mm/store.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/kvm/stats.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/stop.h"
 
 /* Registered chunks at most: each may split a VMA in two, and
  * vm.max_map_count is 65530 for the whole process. */

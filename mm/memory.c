@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mm.h"
-#include "../vmm/bootinfo.h"
+#include "mm/mm.h"
+#include "vmm/lib/size.h"
 
 #define MM_4K   (4096ULL)
 #define MM_2M   (2ULL << 20)
@@ -50,24 +50,6 @@ int mm_backing_parse(const char *s, enum mm_backing *out)
 		}
 	}
 	return -EINVAL;
-}
-
-/* "2 MiB", "1 GiB", "5.50 GiB": sizes in messages without pulling in vmm/util.c. */
-static const char *mm_fmt(uint64_t b, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	unsigned u = 0;
-	uint64_t div = 1;
-
-	while (u + 1 < sizeof(units) / sizeof(units[0]) && b >= div * 1024) {
-		div *= 1024;
-		u++;
-	}
-	if (b % div == 0)
-		snprintf(buf, len, "%" PRIu64 " %s", b / div, units[u]);
-	else
-		snprintf(buf, len, "%.2f %s", (double)b / (double)div, units[u]);
-	return buf;
 }
 
 /* Reads one unsigned number from a sysfs/procfs file. */
@@ -147,13 +129,13 @@ static int mm_check_hugetlb(const struct mm_config *cfg, char *err, size_t errle
 
 	if (hp != MM_2M && hp != MM_1G) {
 		snprintf(err, errlen, "hugetlb page size %s is not supported: use 2M or 1G",
-			 mm_fmt(hp, hs, sizeof(hs)));
+			 size_format(hp, SIZE_EXACT, hs, sizeof(hs)));
 		return -EINVAL;
 	}
-	mm_fmt(hp, hs, sizeof(hs));
+	size_format(hp, SIZE_EXACT, hs, sizeof(hs));
 	if (cfg->ram_size % hp) {
 		snprintf(err, errlen, "guest RAM of %s is not a multiple of the %s huge page size: "
-			 "round --mem to a multiple of %s", mm_fmt(cfg->ram_size, rs, sizeof(rs)), hs, hs);
+			 "round --mem to a multiple of %s", size_format(cfg->ram_size, SIZE_EXACT, rs, sizeof(rs)), hs, hs);
 		return -EINVAL;
 	}
 	free_pages = mm_hugepages_free(hp);
@@ -209,7 +191,7 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 		errlen = sizeof(dummy);
 	}
 	err[0] = '\0';
-	mm_fmt(size, rs, sizeof(rs));
+	size_format(size, SIZE_EXACT, rs, sizeof(rs));
 
 	if ((unsigned)cfg->backing > MM_BACKING_HUGETLB) {
 		snprintf(err, errlen, "unknown memory backing %d: use anon, thp, memfd or hugetlb",
@@ -222,7 +204,7 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 	}
 	if (size > MM_MAX_RAM) {
 		snprintf(err, errlen, "guest RAM of %s is more than the host can map (at most %s): "
-			 "use a smaller --mem", rs, mm_fmt(MM_MAX_RAM, ps, sizeof(ps)));
+			 "use a smaller --mem", rs, size_format(MM_MAX_RAM, SIZE_EXACT, ps, sizeof(ps)));
 		return -ENOMEM;
 	}
 	/*
@@ -235,7 +217,7 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 	uint64_t host = mm_meminfo("MemTotal:") + mm_meminfo("SwapTotal:");
 	if (overcommit != 1 && host && size > host) {
 		snprintf(err, errlen, "guest RAM of %s is more than the host can map (RAM + swap is %s): "
-			 "use a smaller --mem", rs, mm_fmt(host, ps, sizeof(ps)));
+			 "use a smaller --mem", rs, size_format(host, SIZE_EXACT, ps, sizeof(ps)));
 		return -ENOMEM;
 	}
 

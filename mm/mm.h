@@ -1,7 +1,7 @@
 /*
  * mm: guest memory. Owns guest RAM regions and their host backing, the one
  * checked guest-physical -> host translation every device must use, backing
- * discard, residency accounting, and KVM binary statistics.
+ * discard and residency accounting.
  *
  * Guest-physical addresses are plain uint64_t on the host side so they can
  * never be dereferenced by accident; only mm_gpa_to_hva() turns one into a
@@ -32,6 +32,10 @@ struct mm_config {
 };
 
 #define MM_MAX_REGIONS 2
+
+/* Where guest RAM lies in guest-physical space (mm_create). */
+#define MINIVMM_LOWMEM_MAX    0xC0000000ULL   /* RAM below the 32-bit MMIO hole */
+#define MINIVMM_HIGHMEM_BASE  0x100000000ULL  /* RAM above 3 GiB continues here */
 
 /* A contiguous guest-physical range backed by a contiguous host range. */
 struct mm_region {
@@ -120,23 +124,5 @@ uint64_t mm_process_rss(void);
 
 /* Number of free huge pages of the given size in the host pool, -errno on error. */
 long mm_hugepages_free(uint64_t hugepage_size);
-
-/* ---- KVM binary statistics (KVM_GET_STATS_FD) ---- */
-
-struct kvm_stats;
-
-/* Opens the statistics of a VM or vCPU file descriptor. NULL + errno on failure. */
-struct kvm_stats *kvm_stats_open(int vm_or_vcpu_fd);
-void kvm_stats_close(struct kvm_stats *st);
-
-/* Reads the current value of a named statistic (first element for arrays,
- * the sum of all buckets for histograms, i.e. the number of events recorded).
- * Returns -ENOENT if the kernel does not export it. */
-int kvm_stats_get(struct kvm_stats *st, const char *name, uint64_t *val);
-
-/* Iterates all statistics in the kernel's order with one read of the data
- * block: cb(name, value, opaque) for each, values as kvm_stats_get() gives them. */
-int kvm_stats_foreach(struct kvm_stats *st,
-		      void (*cb)(const char *name, uint64_t val, void *opaque), void *opaque);
 
 #endif

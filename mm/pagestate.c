@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pagestate.h"
+#include "mm/pagestate.h"
 
 int ps_init(struct mm_pagestate *ps, uint64_t nr_pages, uint64_t chunk_bytes)
 {

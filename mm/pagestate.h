@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "manager.h"
+#include "mm/manager.h"
 
 #define MM_PAGE_SHIFT 12
 #define MM_PAGE_SIZE  4096ULL

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "policy.h"
+#include "mm/policy.h"
 
 static const struct mm_policy_ops *const mm_policies[] = { &mm_policy_clock, &mm_policy_2q };
 

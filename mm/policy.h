@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pagestate.h"
+#include "mm/pagestate.h"
 
 struct mm_policy;
 

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "policy.h"
+#include "mm/policy.h"
 
 struct q2 {
 	uint32_t *ghost;       /* FIFO ring of evicted page indices */

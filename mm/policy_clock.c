@@ -3,7 +3,7 @@
  * page-state table; a page refaulted since the hand last passed (PS_REF)
  * gets a second chance, otherwise a cold candidate is a victim.
  */
-#include "policy.h"
+#include "mm/policy.h"
 
 static void clock_refault(struct mm_policy *p, uint64_t idx)
 {

@@ -5,8 +5,8 @@
  */
 #include <errno.h>
 
-#include "../vmm/qmp.h"
-#include "manager_priv.h"
+#include "mm/manager_priv.h"
+#include "vmm/qmp/qmp.h"
 
 /* Referenced from manager.c so that linking the manager links these commands. */
 void mm_qmp_link(void)

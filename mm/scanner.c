@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "manager_priv.h"
+#include "mm/manager_priv.h"
 
 #define MM_VICTIM_BATCH  512
 #define MM_LOCK_BATCH    64          /* pages per chunk-lock hold: bounds fault latency */

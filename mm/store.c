@@ -14,7 +14,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include "store.h"
+#include "mm/store.h"
 
 #define ENT_BLOCK_SHIFT 12
 #define ENT_BLOCK       (1u << ENT_BLOCK_SHIFT)

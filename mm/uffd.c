@@ -33,7 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "manager_priv.h"
+#include "mm/manager_priv.h"
 
 /* Fault-around window at most, in pages (swap readahead's default too). */
 #define UFFD_AROUND_MAX 8u

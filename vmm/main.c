@@ -1,7 +1,8 @@
 /*
- * minivmm's command line: parse options, build the VM and its devices,
- * run the main event loop until the guest exits or the user stops it,
- * then print the summary. The only place that exits the process.
+ * minivmm, the composition root: command-line options -> struct vm_config
+ * -> the machine (vmm/machine.c), run until the guest exits or the user
+ * stops it, then the summary. Signals are the process's, so they are
+ * handled here. The only place that exits the process.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,11 +14,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "vmm.h"
-#include "lib/stop.h"
-#include "qmp.h"
-#include "../mm/manager.h"
-#include "../balloon/balloon.h"
+#include "mm/mm.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/loop.h"
+#include "vmm/lib/opts.h"
+#include "vmm/lib/size.h"
+#include "vmm/lib/version.h"
+#include "vmm/boot/boot.h"
+#include "vmm/machine.h"
+#include "vmm/lib/stop.h"
 
 static const char usage_text[] =
 "Usage: minivmm [OPTIONS] IMAGE\n"
@@ -99,7 +104,7 @@ static uint64_t size_arg(const char *opt, const char *s)
 {
 	uint64_t v;
 
-	if (parse_size(s, &v) < 0)
+	if (size_parse(s, &v) < 0)
 		die("%s '%s' is not a size: use a number with an optional K, M or G suffix, e.g. 512M", opt, s);
 	return v;
 }
@@ -123,12 +128,9 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 			cfg->mem.ram_size = size_arg("--mem", optarg);
 			break;
 		case 'c': {
-			char *end;
-			long n;
+			uint64_t n;
 
-			errno = 0;
-			n = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || n < 1 || n > 1024)
+			if (opts_u64(optarg, 1, 1024, &n))
 				die("--cpus '%s' is not valid: give a number of vCPUs from 1 up", optarg);
 			cfg->nr_cpus = (int)n;
 			break;
@@ -250,20 +252,10 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	ret = vm_create(&vm, &cfg, err, sizeof(err));
+	ret = machine_create(&vm, &cfg, err, sizeof(err));
 	/* A program, unlike a test harness, must end even when a thread never
 	 * comes back from guest memory that cannot be restored. */
 	vm.stop_grace_s = 5;
-	if (!ret)
-		ret = mmgr_create(&vm, cfg.mm_opts, err, sizeof(err));
-	if (!ret && !cfg.no_balloon)
-		ret = balloon_create(&vm, cfg.balloon_opts, err, sizeof(err));
-	if (!ret && cfg.qmp_path)
-		ret = qmp_server_create(&vm, cfg.qmp_path, err, sizeof(err));
-	if (!ret)
-		ret = vm_load(&vm, err, sizeof(err));
-	if (!ret)
-		ret = mmgr_start(&vm);
 	if (ret) {
 		fprintf(stderr, "minivmm: %s\n", err[0] ? err : strerror(-ret));
 		goto out;
@@ -277,27 +269,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	ret = vm_start(&vm);
-	if (ret)
-		fprintf(stderr, "minivmm: cannot start vCPUs: %s\n", strerror(-ret));
-	else
-		loop_run(vm.loop);
-	vm_join(&vm);
+	ret = machine_run(&vm);
 	if (cfg.stats)
 		vm_print_summary(&vm, stderr);
 out:
-	/* one teardown for every path, so a failed start leaks nothing either */
 	status = atomic_load(&vm.exit_status);
-	qmp_server_destroy(&vm);
-	if (vm.balloon)
-		balloon_destroy(&vm);
-	if (vm.mgr)
-		mmgr_destroy(&vm);
 	if (vm.sig_fd > 0) {
 		loop_del(vm.loop, vm.sig_fd);
 		close(vm.sig_fd);
 	}
-	vm_destroy(&vm);
+	machine_destroy(&vm);
 	free((void *)cfg.image_buf);
 	return ret ? stop_status(STOP_STARTUP) : status;
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_priv.h"
+#include "balloon/memd/policy_priv.h"
 
 struct memd_policy {
 	const struct memd_policy_ops *ops;

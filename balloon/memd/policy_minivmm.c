@@ -40,7 +40,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "policy_priv.h"
+#include "balloon/memd/policy_priv.h"
 
 #define KEEP_FREE_MIN (64 * MiB)        /* a ballooned guest keeps at least this available */
 #define KEEP_FREE_PCT 10                /* ... or this % of its memory */

@@ -10,7 +10,7 @@
  */
 #include <stdio.h>
 
-#include "policy_priv.h"
+#include "balloon/memd/policy_priv.h"
 
 #define MOM_SAMPLE_MS 5000              /* host and guest monitors' interval */
 #define MOM_POLICY_MS 10000             /* policy engine interval */

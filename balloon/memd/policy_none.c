@@ -5,7 +5,7 @@
  */
 #include <stdio.h>
 
-#include "policy_priv.h"
+#include "balloon/memd/policy_priv.h"
 
 struct none_state {
 	struct memd_hyst hy;

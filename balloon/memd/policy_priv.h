@@ -7,7 +7,7 @@
 #ifndef MEMD_POLICY_PRIV_H
 #define MEMD_POLICY_PRIV_H
 
-#include "policy.h"
+#include "balloon/memd/policy.h"
 
 #define MiB (1ULL << 20)
 

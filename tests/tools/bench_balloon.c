@@ -22,8 +22,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "vmm.h"
-#include "../../balloon/balloon.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/size.h"
+#include "balloon/balloon.h"
 
 #define PAGE 4096u
 #define PFNS_PER_BUF 256u
@@ -47,7 +50,7 @@ int main(int argc, char **argv)
 	int rounds = 3;
 	char err[256];
 
-	if (argc > 1 && parse_size(argv[1], &size)) {
+	if (argc > 1 && size_parse(argv[1], &size)) {
 		fprintf(stderr, "bench_balloon: bad size '%s'\n", argv[1]);
 		return 2;
 	}

@@ -30,8 +30,8 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include "fillgen.h"
-#include "../../mm/manager_priv.h"
+#include "guest-driver/fillgen.h"
+#include "mm/manager_priv.h"
 
 #define PG 4096ull
 #define MiB (1ull << 20)

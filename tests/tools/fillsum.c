@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fillgen.h"
+#include "guest-driver/fillgen.h"
 
 int main(int argc, char **argv)
 {

@@ -21,11 +21,12 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "mm.h"
-#include "qmp.h"
-#include "virtio.h"
-#include "vmm.h"
-#include "../../balloon/balloon.h"
+#include "mm/mm.h"
+#include "vmm/qmp/qmp.h"
+#include "vmm/virtio/virtio.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/lib/log.h"
+#include "balloon/balloon.h"
 
 #define MiB (1ULL << 20)
 #define PAGE 4096ULL
@@ -267,7 +268,7 @@ static size_t put_stat(uint8_t *buf, size_t off, uint16_t tag, uint64_t val)
 	val = htole64(val);
 	memcpy(buf + off, &tag, 2);
 	memcpy(buf + off + 2, &val, 8);
-	return off + BALLOON_STAT_ENTRY_SIZE;
+	return off + sizeof(struct virtio_balloon_stat);
 }
 
 static void test_stats_parse(void **state)
@@ -370,7 +371,7 @@ static void dev_send(struct dev *d, unsigned q, uint64_t gpa, uint32_t len, bool
 {
 	struct guest_mem *gm = &d->vm->mem;
 	uint16_t slot = d->avail_idx[q] % QS;
-	struct vq_desc *desc = mm_gpa_to_hva(gm, RING(q) + 16ull * slot, 16);
+	struct vring_desc *desc = mm_gpa_to_hva(gm, RING(q) + 16ull * slot, 16);
 	desc->addr = htole64(gpa);
 	desc->len = htole32(len);
 	desc->flags = htole16(writable ? VRING_DESC_F_WRITE : 0);
@@ -428,14 +429,14 @@ static void test_device_end_to_end(void **state)
 
 	assert_int_equal(rd(t, VIRTIO_MMIO_DEVICE_ID), 5);
 	assert_int_equal(d->vm->devs[0].device_id, 5);
-	uint64_t all = (1ull << BALLOON_F_STATS_VQ) | (1ull << BALLOON_F_DEFLATE_ON_OOM) |
-		       (1ull << BALLOON_F_REPORTING) | (1ull << BALLOON_F_MUST_TELL_HOST) |
-		       (1ull << BALLOON_F_FREE_PAGE_HINT) | (1ull << VIRTIO_F_VERSION_1) |
+	uint64_t all = (1ull << VIRTIO_BALLOON_F_STATS_VQ) | (1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |
+		       (1ull << VIRTIO_BALLOON_F_REPORTING) | (1ull << VIRTIO_BALLOON_F_MUST_TELL_HOST) |
+		       (1ull << VIRTIO_BALLOON_F_FREE_PAGE_HINT) | (1ull << VIRTIO_F_VERSION_1) |
 		       (1ull << VIRTIO_RING_F_INDIRECT_DESC) | (1ull << VIRTIO_RING_F_EVENT_IDX);
 	uint64_t f = dev_probe(d, all);
 	/* offered: exactly these (no MUST_TELL_HOST unless asked, no hints, no indirect) */
-	assert_int_equal(f, (1ull << BALLOON_F_STATS_VQ) | (1ull << BALLOON_F_DEFLATE_ON_OOM) |
-			    (1ull << BALLOON_F_REPORTING) | (1ull << VIRTIO_F_VERSION_1));
+	assert_int_equal(f, (1ull << VIRTIO_BALLOON_F_STATS_VQ) | (1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |
+			    (1ull << VIRTIO_BALLOON_F_REPORTING) | (1ull << VIRTIO_F_VERSION_1));
 	for (unsigned q = 0; q < 4; q++)
 		dev_queue(d, q);
 	wr(t, VIRTIO_MMIO_QUEUE_SEL, 4);
@@ -522,8 +523,8 @@ static void test_queue_numbering_without_stats(void **state)
 	struct guest_mem *gm = &d->vm->mem;
 
 	/* no STATS_VQ: reporting moves down to queue 2 */
-	uint64_t f = dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << BALLOON_F_REPORTING));
-	assert_int_equal(f, (1ull << VIRTIO_F_VERSION_1) | (1ull << BALLOON_F_REPORTING));
+	uint64_t f = dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BALLOON_F_REPORTING));
+	assert_int_equal(f, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BALLOON_F_REPORTING));
 	for (unsigned q = 0; q < 3; q++)
 		dev_queue(d, q);
 	wr(d->t, VIRTIO_MMIO_QUEUE_SEL, 3);
@@ -549,7 +550,7 @@ static void test_guest_log_lines_limited(void **state)
 	int fd = mkstemp(path), saved = dup(STDERR_FILENO), level = vmm_log_level;
 
 	assert_true(fd >= 0 && saved >= 0);
-	dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << BALLOON_F_STATS_VQ));
+	dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BALLOON_F_STATS_VQ));
 	for (unsigned q = 0; q < 3; q++)
 		dev_queue(d, q);
 	wr(d->t, VIRTIO_MMIO_STATUS, 0xf);

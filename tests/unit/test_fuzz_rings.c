@@ -23,10 +23,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "mm.h"
-#include "virtio.h"
-#include "vmm.h"
-#include "../../balloon/balloon.h"
+#include "mm/mm.h"
+#include "vmm/virtio/virtio.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/lib/log.h"
+#include "balloon/balloon.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
@@ -243,7 +244,7 @@ static uint32_t w_len(struct wfx *f)
 static void w_hostile_desc(struct wfx *f, uint16_t i)
 {
 	uint16_t num = f->vq.num;
-	struct vq_desc *d = (struct vq_desc *)hva(&f->gm, f->vq.desc_gpa, 16ull * num) + i;
+	struct vring_desc *d = (struct vring_desc *)hva(&f->gm, f->vq.desc_gpa, 16ull * num) + i;
 	uint32_t len = w_len(f);
 	uint16_t flags = 0, next;
 
@@ -331,7 +332,7 @@ static void w_fill_hostile(struct wfx *f)
 static void w_fill_random(struct wfx *f)
 {
 	uint16_t num = f->vq.num;
-	struct vq_desc *d = hva(&f->gm, f->vq.desc_gpa, 16ull * num);
+	struct vring_desc *d = hva(&f->gm, f->vq.desc_gpa, 16ull * num);
 	uint16_t *av = hva(&f->gm, f->vq.avail_gpa, 6ull + 2ull * num);
 	uint8_t *used = hva(&f->gm, f->vq.used_gpa, 6ull + 8ull * num);
 	unsigned repair = (unsigned)below(5);
@@ -381,7 +382,7 @@ static int w_model(struct wfx *f, enum vq_dir dir, struct vq_chain *c)
 	c->nr = 0;
 	c->read_len = c->write_len = 0;
 	for (uint16_t i = head;;) {
-		struct vq_desc d;
+		struct vring_desc d;
 		if (c->nr >= num)
 			return -EIO;
 		memcpy(&d, dt + 16 * i, 16);
@@ -490,7 +491,7 @@ static void w_push(struct wfx *f, uint16_t head)
 	w_snapshot(f);
 	vq_push(&f->vq, head, written);
 	w_snap_compare(f, elem, 8);
-	struct vq_used_elem e;
+	struct vring_used_elem e;
 	uint16_t idx;
 	memcpy(&e, hva(&f->gm, elem, 8), 8);
 	memcpy(&idx, hva(&f->gm, f->vq.used_gpa + 2, 2), 2);
@@ -505,12 +506,12 @@ static void w_check_stays_broken(struct wfx *f)
 {
 	uint16_t num = f->vq.num;
 	int fails = f->fails;
-	struct vq_desc *d = hva(&f->gm, f->vq.desc_gpa, 16ull * num);
+	struct vring_desc *d = hva(&f->gm, f->vq.desc_gpa, 16ull * num);
 	uint16_t *av = hva(&f->gm, f->vq.avail_gpa, 6ull + 2ull * num);
 
 	assert_true(f->vq.broken);
 	/* a perfectly good chain now: still refused, no second failure */
-	d[0] = (struct vq_desc){ .addr = htole64(0x10000), .len = htole32(8) };
+	d[0] = (struct vring_desc){ .addr = htole64(0x10000), .len = htole32(8) };
 	av[2 + f->vq.last_avail % num] = 0;
 	av[1] = htole16((uint16_t)(f->vq.last_avail + 1));
 	for (int dir = VQ_DIR_ANY; dir <= VQ_DIR_WRITE; dir++)
@@ -526,7 +527,7 @@ static void w_check_stays_broken(struct wfx *f)
 	assert_int_equal(vq_setup(&f->vq), 0);
 	d = hva(&f->gm, w, 16ull * num);
 	av = hva(&f->gm, w + 0x1000, 6ull + 2ull * num);
-	d[0] = (struct vq_desc){ .addr = htole64(0x10000), .len = htole32(8) };
+	d[0] = (struct vring_desc){ .addr = htole64(0x10000), .len = htole32(8) };
 	av[2] = 0;
 	av[1] = htole16(1);
 	assert_int_equal(vq_pop(&f->vq, &f->got, VQ_DIR_READ), 1);
@@ -937,7 +938,7 @@ static void d_probe(struct dfx *d)
 			if (pct(50))
 				want &= ~(1ull << VIRTIO_F_VERSION_1);
 			else
-				want |= 1ull << (pct(50) ? BALLOON_F_FREE_PAGE_HINT : 33 + below(30));
+				want |= 1ull << (pct(50) ? VIRTIO_BALLOON_F_FREE_PAGE_HINT : 33 + below(30));
 		}
 		dwr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 		dwr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)want);
@@ -953,7 +954,7 @@ static void d_probe(struct dfx *d)
 	d->features = want;
 	assert_int_equal(virtio_mmio_features(d->t), want);
 	assert_int_equal(d->b->features, want);
-	bool st = want & (1ull << BALLOON_F_STATS_VQ), rep = want & (1ull << BALLOON_F_REPORTING);
+	bool st = want & (1ull << VIRTIO_BALLOON_F_STATS_VQ), rep = want & (1ull << VIRTIO_BALLOON_F_REPORTING);
 	d->nq = 2 + st + rep;
 	d->q_stats = st ? 2 : NO_Q;
 	d->q_report = rep ? 2u + st : NO_Q;
@@ -991,7 +992,7 @@ struct dbuf {
 static uint16_t d_post(struct dfx *d, unsigned q, const struct dbuf *bufs, unsigned k)
 {
 	uint16_t num = d->num[q];
-	struct vq_desc *desc = hva(d->gm, D_RING(q), 16ull * num);
+	struct vring_desc *desc = hva(d->gm, D_RING(q), 16ull * num);
 	uint16_t *av = hva(d->gm, D_RING(q) + 0x1000, 6ull + 2ull * num);
 	uint16_t head = d->next_desc[q] % num;
 
@@ -1162,11 +1163,11 @@ static void d_op_stats(struct dfx *d)
 	for (unsigned j = 0; j < k; j++) {
 		uint32_t len = 1 + (uint32_t)below(400);
 		if (pct(30))
-			len = BALLOON_STAT_ENTRY_SIZE * (1 + (uint32_t)below(16));
+			len = sizeof(struct virtio_balloon_stat) * (1 + (uint32_t)below(16));
 		uint8_t *p = hva(d->gm, D_STATS_BUF + 0x1000 * j, len);
 		fill_random(p, len);
 		/* mostly known tags, so values really land */
-		for (uint32_t e = 0; e + 2 <= len; e += BALLOON_STAT_ENTRY_SIZE)
+		for (uint32_t e = 0; e + 2 <= len; e += sizeof(struct virtio_balloon_stat))
 			if (pct(70))
 				p[e + 1] = 0, p[e] = (uint8_t)below(BALLOON_NR_STATS);
 		memcpy(all + total, p, len);
@@ -1175,7 +1176,7 @@ static void d_op_stats(struct dfx *d)
 	}
 	if (total > 640)
 		total = 640;     /* the device reads at most 64 entries */
-	for (size_t e = 0; e + BALLOON_STAT_ENTRY_SIZE <= total; e += BALLOON_STAT_ENTRY_SIZE) {
+	for (size_t e = 0; e + sizeof(struct virtio_balloon_stat) <= total; e += sizeof(struct virtio_balloon_stat)) {
 		uint16_t tag;
 		uint64_t val;
 		memcpy(&tag, all + e, 2);
@@ -1357,7 +1358,7 @@ static void d_op_hostile(struct dfx *d)
 	unsigned q = (unsigned)below(d->nq);
 	uint16_t num = d->num[q];
 	bool want_w = q == d->q_report;
-	struct vq_desc *desc = hva(d->gm, D_RING(q), 16ull * num);
+	struct vring_desc *desc = hva(d->gm, D_RING(q), 16ull * num);
 	uint16_t *av = hva(d->gm, D_RING(q) + 0x1000, 6ull + 2ull * num);
 	uint64_t nb = d->b->nr_ballooned, updates = d->b->stats_updates, reports = d->b->reports;
 	uint64_t reported = d->b->reported_bytes;
@@ -1450,7 +1451,7 @@ static void d_op_hostile(struct dfx *d)
 	}
 	case 10: /* a chain as long as the ring that then loops to its head */
 		for (uint16_t i = 0; i < num; i++) {
-			desc[i] = (struct vq_desc){ .addr = htole64(bufs[0].gpa), .len = htole32(bufs[0].len),
+			desc[i] = (struct vring_desc){ .addr = htole64(bufs[0].gpa), .len = htole32(bufs[0].len),
 						    .flags = htole16(VRING_DESC_F_NEXT | (want_w ? VRING_DESC_F_WRITE : 0)),
 						    .next = htole16((uint16_t)((i + 1) % num)) };
 		}

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm/boot/boot.h"
 
 #define RAM (16ULL << 20)
 

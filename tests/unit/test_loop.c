@@ -12,7 +12,8 @@
 
 #include <cmocka.h>
 
-#include "vmm.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/loop.h"
 
 struct counter {
 	struct event_loop *lp;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../balloon/memd/policy.h"
+#include "balloon/memd/policy.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

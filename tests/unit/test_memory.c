@@ -25,8 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bootinfo.h"
-#include "mm.h"
+#include "vmm/boot/bootinfo.h"
+#include "mm/mm.h"
+#include "vmm/kvm/stats.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)

@@ -23,8 +23,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "manager_priv.h"
-#include "../../guest-driver/fillgen.h"
+#include "mm/manager_priv.h"
+#include "guest-driver/fillgen.h"
 
 #define PG 4096ull
 #define MiB (1ull << 20)

@@ -17,8 +17,9 @@
 
 #include <cmocka.h>
 
-#include "qmp.h"
-#include "vmm.h"
+#include "vmm/qmp/qmp.h"
+#include "vmm/lib/loop.h"
+#include "vmm/machine.h"
 
 static json_t *x_add(struct vm *vm, json_t *args, char *err, size_t errlen)
 {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "mm/store.h"
 
 #define PG MM_STORE_PAGE
 

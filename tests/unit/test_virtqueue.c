@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mm.h"
-#include "virtio.h"
-#include "vmm.h"
+#include "mm/mm.h"
+#include "vmm/virtio/virtio.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/lib/log.h"
 
 #define MiB (1ULL << 20)
 #define QSIZE 8
@@ -97,7 +98,7 @@ static int teardown(void **state)
 static void put_desc(struct fx *f, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
 		     uint16_t next)
 {
-	struct vq_desc *d = mm_gpa_to_hva(&f->gm, DESC_GPA + 16ull * i, 16);
+	struct vring_desc *d = mm_gpa_to_hva(&f->gm, DESC_GPA + 16ull * i, 16);
 	assert_non_null(d);
 	d->addr = htole64(addr);
 	d->len = htole32(len);
@@ -150,7 +151,7 @@ static void test_valid_chain_and_used_ring(void **state)
 	vq_push(&f->vq, 3, 42);
 	uint8_t *used = mm_gpa_to_hva(&f->gm, USED_GPA, 6 + 8 * QSIZE);
 	uint16_t idx;
-	struct vq_used_elem e;
+	struct vring_used_elem e;
 	memcpy(&idx, used + 2, 2);
 	memcpy(&e, used + 4, 8);
 	assert_int_equal(le16toh(idx), 1);
@@ -171,7 +172,7 @@ static void test_used_ring_wraps(void **state)
 		vq_push(&f->vq, 0, (uint32_t)i);
 	}
 	uint16_t idx;
-	struct vq_used_elem e;
+	struct vring_used_elem e;
 	memcpy(&idx, used + 2, 2);
 	assert_int_equal(le16toh(idx), 3 * QSIZE + 2);
 	memcpy(&e, used + 4 + 8 * 1, 8);     /* the last element went to slot 25 % 8 */

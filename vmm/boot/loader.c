@@ -6,12 +6,14 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include "vmm/boot/boot.h"
+#include "vmm/lib/size.h"
 
 #define IMAGE_MAX (1ULL << 30)
 
@@ -117,9 +119,9 @@ int elf_load(struct guest_mem *gm, const uint8_t *buf, size_t len,
 			char have[32], want[32];
 
 			snprintf(err, errlen, "--mem %s is too small for this image: its segment %d ends at "
-				 "0x%llx, so it needs at least %s (plus room to run)", fmt_size(gm->ram_size,
+				 "0x%llx, so it needs at least %s (plus room to run)", size_format(gm->ram_size, SIZE_FIXED2,
 				 have, sizeof(have)), i, (unsigned long long)(ph.p_paddr + ph.p_memsz),
-				 fmt_size(ph.p_paddr + ph.p_memsz, want, sizeof(want)));
+				 size_format(ph.p_paddr + ph.p_memsz, SIZE_FIXED2, want, sizeof(want)));
 			return -ERANGE;
 		}
 		if (!dst || ph.p_paddr < MINIVMM_KERNEL_BASE) {

@@ -1,6 +1,7 @@
 /*
- * The VM: /dev/kvm, capability checks, the in-kernel irqchip, memslots,
- * devices' interrupt and notification plumbing, and the VM's lifetime.
+ * kvm: the VM file descriptor: /dev/kvm, capability checks, the in-kernel
+ * irqchip, memslots, devices' interrupt and notification plumbing, vCPU
+ * start, stop and join. The machine (vmm/machine.c) decides the order.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +12,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "vmm.h"
-#include "lib/stop.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/kvm/stats.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/loop.h"
+#include "vmm/lib/macros.h"
+#include "vmm/lib/stop.h"
 
 #define KVM_TSS_ADDR        0xfffbd000ULL
 #define KVM_IDENTITY_ADDR   0xfffbc000ULL
@@ -35,33 +40,10 @@ static const struct kvm_cap_req required_caps[] = {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
-static void exit_port_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+int kvm_vm_init(struct vm *vm, char *err, size_t errlen)
 {
-	struct vm *vm = opaque;
-
-	if (!is_write) {
-		memset(data, 0, len);
-		return;
-	}
-	/* Statuses from 64 up are minivmm's own (lib/stop.h): keep them apart. */
-	if (data[0] > STOP_GUEST_MAX)
-		log_err("vmm", "the guest exited with status %u; exiting with %d (statuses above %d "
-			"are minivmm's own)", data[0], STOP_GUEST_MAX, STOP_GUEST_MAX);
-	vm_request_exit(vm, data[0] > STOP_GUEST_MAX ? STOP_GUEST_MAX : data[0]);
-}
-
-int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
-{
+	const struct vm_config *cfg = &vm->cfg;
 	int ret, i;
-
-	memset(vm, 0, sizeof(*vm));
-	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = -1;
-	vm->mem.fd = -1;
-	vm->pio.name = "pio";
-	vm->mmio.name = "mmio";
-	vm->start_ns = now_ns();
-	atomic_store(&vm->state, VM_RUNNING);
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -127,10 +109,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		/* only meaningful on Intel; harmless to fail elsewhere */
 		(void)ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
 	}
+	return 0;
+}
 
-	ret = mm_create(&vm->mem, &cfg->mem, err, errlen);
-	if (ret)
-		return ret;
+int kvm_vm_set_memory(struct vm *vm, char *err, size_t errlen)
+{
+	int ret, i;
+
 	for (i = 0; i < vm->mem.nr_regions; i++) {
 		struct kvm_userspace_memory_region r = {
 			.slot = (uint32_t)i,
@@ -149,56 +134,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (!vm->stats)
 		log_info("kvm", "binary statistics unavailable (%s): --stats will be partial",
 			 strerror(errno));
-
-	vm->loop = loop_new();
-	if (!vm->loop) {
-		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
-		return -ENOMEM;
-	}
-	ret = io_bus_register(&vm->pio, MINIVMM_EXIT_PORT, 4, exit_port_io, vm, "exit-port");
-	if (!ret)
-		ret = uart_init(vm);
-	if (ret) {
-		snprintf(err, errlen, "cannot register built-in devices: %s", strerror(-ret));
-		return ret;
-	}
-	return 0;
-}
-
-int vm_load(struct vm *vm, char *err, size_t errlen)
-{
-	struct elf_image img;
-	int ret, i;
-
-	ret = elf_load(&vm->mem, vm->cfg.image_buf, vm->cfg.image_len, &img, err, errlen);
-	if (ret)
-		return ret;
-	vm->entry = img.entry;
-	vm->kernel_start = img.lo;
-	vm->kernel_end = img.hi;
-
-	vm->nr_cpus = vm->cfg.nr_cpus;
-	vm->vcpus = calloc((size_t)vm->nr_cpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus)
-		return -ENOMEM;
-	for (i = 0; i < vm->nr_cpus; i++) {
-		ret = vcpu_create(vm, &vm->vcpus[i], i);
-		if (ret) {
-			snprintf(err, errlen, "cannot create vCPU %d: %s", i, strerror(-ret));
-			return ret;
-		}
-	}
-	/* boot info needs the TSC rate, known once a vCPU exists */
-	ret = boot_setup(vm, err, errlen);
-	if (ret)
-		return ret;
-	for (i = 0; i < vm->nr_cpus; i++) {
-		ret = vcpu_setup_regs(&vm->vcpus[i]);
-		if (ret) {
-			snprintf(err, errlen, "cannot set up vCPU %d registers: %s", i, strerror(-ret));
-			return ret;
-		}
-	}
 	return 0;
 }
 
@@ -270,7 +205,7 @@ void vm_join(struct vm *vm)
 	}
 }
 
-void vm_destroy(struct vm *vm)
+void kvm_vm_close(struct vm *vm)
 {
 	int i;
 
@@ -283,16 +218,9 @@ void vm_destroy(struct vm *vm)
 	vm->stats = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
-	mm_destroy(&vm->mem);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->vm_fd = vm->kvm_fd = -1;
-	if (vm->loop)
-		loop_free(vm->loop);
-	vm->loop = NULL;
-	io_bus_free(&vm->pio);
-	io_bus_free(&vm->mmio);
-	uart_destroy(vm);
 }
 
 int vm_set_irq(struct vm *vm, uint32_t gsi, int level)

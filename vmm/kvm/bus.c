@@ -1,5 +1,5 @@
 /*
- * The port-I/O and MMIO registration table: a sorted array of
+ * bus: the port-I/O and MMIO registration table: a sorted array of
  * non-overlapping ranges, searched by bisection on every exit. Ranges are
  * registered before vCPUs start and never change afterwards, so lookups
  * take no lock.
@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm/kvm/bus.h"
+#include "vmm/lib/log.h"
 
 int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 		    io_handler_fn fn, void *opaque, const char *name)

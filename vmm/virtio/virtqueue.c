@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "virtio.h"
-#include "vmm.h"
+#include "mm/mm.h"
+#include "vmm/lib/log.h"
+#include "vmm/virtio/virtio.h"
 
 /* A guest may change ring memory under us at any time: read each field once. */
 #define READ_ONCE(x)  __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -119,7 +120,7 @@ int vq_pop(struct virtq *vq, struct vq_chain *c, enum vq_dir dir)
 			vq_fail(vq, "chain from head %u longer than queue size %u (loop)", head, num);
 			return -EIO;
 		}
-		struct vq_desc *g = &vq->desc[idx];
+		struct vring_desc *g = &vq->desc[idx];
 		uint64_t addr = le64toh(READ_ONCE(g->addr));
 		uint32_t len = le32toh(READ_ONCE(g->len));
 		uint16_t flags = le16toh(READ_ONCE(g->flags));
@@ -188,8 +189,8 @@ void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 			vq->name ? vq->name : "?", vq->index, head, num);
 		return;
 	}
-	struct vq_used_elem *ring = (struct vq_used_elem *)(vq->used + 4);
-	struct vq_used_elem *e = &ring[vq->used_idx & (num - 1)];
+	struct vring_used_elem *ring = (struct vring_used_elem *)(vq->used + 4);
+	struct vring_used_elem *e = &ring[vq->used_idx & (num - 1)];
 	__atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, htole32(written), __ATOMIC_RELAXED);
 	vq->used_idx++;

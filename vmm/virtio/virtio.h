@@ -26,7 +26,7 @@
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 
-#include "lib/ratelimit.h"
+#include "vmm/lib/ratelimit.h"
 
 struct vm;
 struct guest_mem;
@@ -40,20 +40,8 @@ struct guest_mem;
 
 /* ---- split virtqueue (virtqueue.c) ---- */
 
-/* One descriptor as the guest lays it out (spec 2.7.5), little endian. */
-struct vq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-_Static_assert(sizeof(struct vq_desc) == 16, "vq_desc layout");
-
-struct vq_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-_Static_assert(sizeof(struct vq_used_elem) == 8, "vq_used_elem layout");
+/* Descriptors and used elements are the kernel's struct vring_desc and
+ * struct vring_used_elem (linux/virtio_ring.h), little endian in guest RAM. */
 
 /* What a device needs from the buffers of one chain. */
 enum vq_dir {
@@ -98,9 +86,9 @@ struct virtq {
 	uint64_t ring_used_gpa;    /* used_gpa as it was when the queue was enabled */
 
 	/* host pointers into guest RAM, valid once ready */
-	struct vq_desc *desc;
+	struct vring_desc *desc;
 	uint16_t *avail;           /* flags, idx, ring[num], used_event */
-	uint8_t *used;             /* flags, idx, ring[num] of vq_used_elem, avail_event */
+	uint8_t *used;             /* flags, idx, ring[num] of vring_used_elem, avail_event */
 
 	uint16_t last_avail;       /* next avail ring slot the device reads */
 	uint16_t used_idx;         /* the device's copy of used->idx */

@@ -6,7 +6,10 @@
 #include <linux/kvm.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm/kvm/stats.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/size.h"
+#include "vmm/machine.h"
 
 static uint64_t vcpu_sum(struct vm *vm, const char *name)
 {
@@ -42,13 +45,13 @@ void vm_print_summary(struct vm *vm, FILE *out)
 	}
 	fprintf(out, "---- minivmm memory summary ----\n");
 	fprintf(out, "guest RAM:        %s (%s backing, %s host pages, %s guest pages, %d vCPU%s)\n",
-		fmt_size(vm->mem.ram_size, a, sizeof(a)), mm_backing_name(vm->mem.backing),
-		fmt_size(vm->mem.page_size, b, sizeof(b)),
-		fmt_size(vm->cfg.guest_page_size, c, sizeof(c)), vm->nr_cpus, vm->nr_cpus > 1 ? "s" : "");
-	fprintf(out, "host resident:    %s of guest RAM (%.1f%%)\n", fmt_size(resident, a, sizeof(a)),
+		size_format(vm->mem.ram_size, SIZE_FIXED2, a, sizeof(a)), mm_backing_name(vm->mem.backing),
+		size_format(vm->mem.page_size, SIZE_FIXED2, b, sizeof(b)),
+		size_format(vm->cfg.guest_page_size, SIZE_FIXED2, c, sizeof(c)), vm->nr_cpus, vm->nr_cpus > 1 ? "s" : "");
+	fprintf(out, "host resident:    %s of guest RAM (%.1f%%)\n", size_format(resident, SIZE_FIXED2, a, sizeof(a)),
 		vm->mem.ram_size ? 100.0 * (double)resident / (double)vm->mem.ram_size : 0.0);
 	fprintf(out, "VMM overhead:     %s resident besides guest RAM\n",
-		fmt_size(rss > resident ? rss - resident : 0, a, sizeof(a)));
+		size_format(rss > resident ? rss - resident : 0, SIZE_FIXED2, a, sizeof(a)));
 	fprintf(out, "KVM mappings:     pages_4k=%llu pages_2m=%llu pages_1g=%llu\n",
 		(unsigned long long)vm_stat(vm, "pages_4k"), (unsigned long long)vm_stat(vm, "pages_2m"),
 		(unsigned long long)vm_stat(vm, "pages_1g"));

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/macros.h"
+#include "vmm/lib/size.h"
+#include "vmm/lib/version.h"
 
 #define CTL_REPLY_TIMEOUT_MS 30000
 #define CTL_MAX_MESSAGE      (16u << 20)
@@ -156,11 +160,6 @@ static void ctl_print_time(void)
 	printf("%s ", buf);
 }
 
-static const char *ctl_size(uint64_t bytes, char *buf, size_t len)
-{
-	return fmt_size(bytes, buf, len);
-}
-
 static void ctl_print_event(json_t *ev)
 {
 	const char *name = json_string_value(json_object_get(ev, "event"));
@@ -171,7 +170,7 @@ static void ctl_print_event(json_t *ev)
 	if (name && strcmp(name, "BALLOON_CHANGE") == 0 && json_is_integer(actual)) {
 		char b[32];
 		printf(": guest memory now %s",
-		       ctl_size((uint64_t)json_integer_value(actual), b, sizeof(b)));
+		       size_format((uint64_t)json_integer_value(actual), SIZE_FIXED2, b, sizeof(b)));
 	} else if (data) {
 		char *s = json_dumps(data, JSON_COMPACT);
 		printf(" %s", s ? s : "");
@@ -313,9 +312,9 @@ static void ctl_print_tree(const char *key, json_t *v, int depth)
 		json_int_t n = json_integer_value(v);
 		bool pages = key && strstr(key, "pages");
 		if (key && n >= 1024 && !pages && ctl_key_is_bytes(key))
-			printf("%s (%lld bytes)\n", ctl_size((uint64_t)n, b, sizeof(b)), (long long)n);
+			printf("%s (%lld bytes)\n", size_format((uint64_t)n, SIZE_FIXED2, b, sizeof(b)), (long long)n);
 		else if (key && n >= 0 && !pages && ctl_key_is_bytes(key))
-			printf("%s\n", ctl_size((uint64_t)n, b, sizeof(b)));
+			printf("%s\n", size_format((uint64_t)n, SIZE_FIXED2, b, sizeof(b)));
 		else
 			printf("%lld\n", (long long)n);
 	} else if (json_is_real(v)) {
@@ -341,16 +340,16 @@ static int cmd_info(struct ctl *c)
 	json_t *mem = ctl_must(c, "query-memory-size-summary", NULL);
 	bool ok;
 	uint64_t base = ctl_u64(mem, "base-memory", &ok);
-	printf("guest memory:  %s\n", ok ? ctl_size(base, b, sizeof(b)) : "?");
+	printf("guest memory:  %s\n", ok ? size_format(base, SIZE_FIXED2, b, sizeof(b)) : "?");
 	json_decref(mem);
 
 	json_t *bal = ctl_cmd(c, "query-balloon", NULL, err, sizeof(err));
 	if (bal) {
 		uint64_t actual = ctl_u64(bal, "actual", &ok);
-		printf("balloon:       guest has %s", ok ? ctl_size(actual, b, sizeof(b)) : "?");
+		printf("balloon:       guest has %s", ok ? size_format(actual, SIZE_FIXED2, b, sizeof(b)) : "?");
 		if (ok && base && actual <= base) {
 			char b2[32];
-			printf(" (%s in the balloon)", ctl_size(base - actual, b2, sizeof(b2)));
+			printf(" (%s in the balloon)", size_format(base - actual, SIZE_FIXED2, b2, sizeof(b2)));
 		}
 		printf("\n");
 		json_decref(bal);
@@ -363,7 +362,7 @@ static int cmd_info(struct ctl *c)
 static uint64_t ctl_parse_size(const char *s)
 {
 	uint64_t v;
-	if (parse_size(s, &v) < 0)
+	if (size_parse(s, &v) < 0)
 		die("'%s' is not a size; use bytes or a K/M/G suffix, e.g. 512M", s);
 	return v;
 }
@@ -373,7 +372,7 @@ static int cmd_balloon(struct ctl *c, const char *size)
 	char b[32];
 	uint64_t bytes = ctl_parse_size(size);
 	json_decref(ctl_must(c, "balloon", json_pack("{s:I}", "value", (json_int_t)bytes)));
-	printf("balloon: guest memory target set to %s\n", ctl_size(bytes, b, sizeof(b)));
+	printf("balloon: guest memory target set to %s\n", size_format(bytes, SIZE_FIXED2, b, sizeof(b)));
 	return 0;
 }
 
@@ -398,7 +397,7 @@ static void ctl_print_stats(json_t *gs)
 		if (!json_is_integer(v) || n < 0)
 			printf("n/a\n");
 		else if (ctl_key_is_bytes(name))
-			printf("%s\n", ctl_size((uint64_t)n, b, sizeof(b)));
+			printf("%s\n", size_format((uint64_t)n, SIZE_FIXED2, b, sizeof(b)));
 		else
 			printf("%lld\n", (long long)n);
 	}
@@ -455,7 +454,7 @@ static int cmd_watch(struct ctl *c)
 			bool ok;
 			uint64_t actual = ctl_u64(bal, "actual", &ok);
 			ctl_print_time();
-			printf("guest memory %s", ok ? ctl_size(actual, b, sizeof(b)) : "?");
+			printf("guest memory %s", ok ? size_format(actual, SIZE_FIXED2, b, sizeof(b)) : "?");
 			static const char *const shown[][2] = {
 				{ "stat-free-memory", "free" }, { "stat-available-memory", "available" },
 				{ "stat-disk-caches", "caches" }, { "stat-total-memory", "total" },
@@ -463,7 +462,7 @@ static int cmd_watch(struct ctl *c)
 			for (size_t i = 0; gs && i < ARRAY_SIZE(shown); i++) {
 				int64_t n = ctl_stat(gs, shown[i][0]);
 				if (n >= 0)
-					printf("  %s %s", shown[i][1], ctl_size((uint64_t)n, b, sizeof(b)));
+					printf("  %s %s", shown[i][1], size_format((uint64_t)n, SIZE_FIXED2, b, sizeof(b)));
 			}
 			printf("\n");
 		} else if (!said_no_stats) {
@@ -508,7 +507,7 @@ static int cmd_reclaim(struct ctl *c, const char *size)
 	char b[32];
 	uint64_t bytes = ctl_parse_size(size);
 	json_t *ret = ctl_must(c, "mm-reclaim", json_pack("{s:I}", "bytes", (json_int_t)bytes));
-	printf("reclaim of %s requested\n", ctl_size(bytes, b, sizeof(b)));
+	printf("reclaim of %s requested\n", size_format(bytes, SIZE_FIXED2, b, sizeof(b)));
 	const char *k;
 	json_t *v;
 	json_object_foreach(ret, k, v)

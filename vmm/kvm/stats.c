@@ -1,5 +1,5 @@
 /*
- * mm/kvm_stats.c: KVM binary statistics (KVM_GET_STATS_FD) of a VM or vCPU.
+ * stats: KVM binary statistics (KVM_GET_STATS_FD) of a VM or vCPU.
  * The descriptors are read once at open; values are re-read with pread on
  * every query, so a kvm_stats handle always reports current figures.
  *
@@ -9,12 +9,13 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "mm.h"
+#include "vmm/kvm/stats.h"
 
 struct kvm_stat_entry {
 	char *name;

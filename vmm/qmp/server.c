@@ -1,31 +1,32 @@
 /*
- * qmp: the QMP monitor. Owns the listening unix socket, the client
- * connections (non-blocking, edge-triggered on vm->loop), stream parsing of
- * requests with jansson, dispatch through the command registry, the
- * cross-thread event queue and the built-in commands (qmp_capabilities,
- * query-version, query-commands, query-status, quit,
- * query-memory-size-summary, query-kvm, query-cpus-fast).
+ * server: the QMP monitor's socket side. Owns the listening unix socket,
+ * the client connections (non-blocking, edge-triggered on the event loop),
+ * the session protocol (greeting, capabilities negotiation, query-version),
+ * stream parsing of requests with jansson, dispatch through the registry,
+ * replies, and sending queued events to every negotiated client.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "qmp.h"
-#include "vmm.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/json.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/loop.h"
+#include "vmm/lib/version.h"
+#include "vmm/qmp/events.h"
+#include "vmm/qmp/qmp.h"
+#include "vmm/qmp/server.h"
 
-#define QMP_MAX_COMMANDS  128
 #define QMP_MAX_INPUT     (1u << 20)   /* unparsed bytes one client may buffer */
 #define QMP_MAX_OUTPUT    (8u << 20)   /* unsent bytes before a client counts as stuck */
-#define QMP_MAX_EVENTS    4096         /* queued events before the oldest are dropped */
-#define QMP_FLUSH_MS      500          /* how long destroy waits for slow readers */
+#define QMP_FLUSH_MS      500          /* how long shutdown waits for slow readers */
 
 struct qmp_client {
 	struct qmp_server *srv;
@@ -39,172 +40,17 @@ struct qmp_client {
 	struct qmp_client *next;
 };
 
-struct qmp_event {
-	char *text;                /* serialized, "\r\n"-terminated */
-	struct qmp_event *next;
-};
-
 struct qmp_server {
-	struct vm *vm;
+	struct event_loop *loop;
+	struct vm *ctx;            /* handed to every handler */
+	void (*on_quit)(struct vm *ctx);
 	char *path;
 	int listen_fd;
-	int event_fd;
 	unsigned int next_serial;
 	bool quit_requested;
 	struct qmp_client *clients;
-
-	struct qmp_event *ev_head, *ev_tail;   /* under qmp_ev_lock */
-	unsigned int ev_count;
-	unsigned long ev_dropped;
+	struct qmp_event_queue events;
 };
-
-/*
- * Guards every server's event queue and the vm->qmp pointer as seen by
- * emitters, so a thread emitting while the server is destroyed either queues
- * before the teardown or sees no server; never a freed one. One VM per
- * process makes a single lock enough.
- */
-static pthread_mutex_t qmp_ev_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* ---- registry ---- */
-
-struct qmp_command {
-	const char *name;
-	qmp_cmd_fn fn;
-};
-
-/* A fixed table: constructors fill it before main(), no allocation needed. */
-static struct qmp_command qmp_commands[QMP_MAX_COMMANDS];
-static int qmp_nr_commands;
-
-/* Set by a failing handler through qmp_set_error_class(); main thread only. */
-static const char *qmp_error_class;
-
-void qmp_set_error_class(const char *cls)
-{
-	qmp_error_class = cls;
-}
-
-qmp_cmd_fn qmp_lookup(const char *name)
-{
-	for (int i = 0; i < qmp_nr_commands; i++)
-		if (strcmp(qmp_commands[i].name, name) == 0)
-			return qmp_commands[i].fn;
-	return NULL;
-}
-
-int qmp_register(const char *name, qmp_cmd_fn fn)
-{
-	if (!name || !*name || !fn)
-		return -EINVAL;
-	if (qmp_lookup(name)) {
-		log_err("qmp", "command '%s' registered twice; keeping the first", name);
-		return -EEXIST;
-	}
-	if (qmp_nr_commands == QMP_MAX_COMMANDS) {
-		log_err("qmp", "command table full, '%s' not registered", name);
-		return -ENOSPC;
-	}
-	qmp_commands[qmp_nr_commands++] = (struct qmp_command){ name, fn };
-	return 0;
-}
-
-json_t *qmp_execute(struct vm *vm, const char *name, json_t *args, char *err, size_t errlen)
-{
-	qmp_cmd_fn fn = qmp_lookup(name);
-
-	if (!fn) {
-		snprintf(err, errlen, "The command %s has not been found", name);
-		return NULL;
-	}
-	json_t *empty = NULL;
-	if (!args)
-		args = empty = json_object();
-	err[0] = '\0';
-	qmp_error_class = NULL;
-	json_t *ret = fn(vm, args, err, errlen);
-	if (!ret && !err[0])
-		snprintf(err, errlen, "%s failed", name);
-	json_decref(empty);
-	return ret;
-}
-
-/* ---- argument helpers ---- */
-
-static int qmp_arg_get(json_t *args, const char *key, bool required, json_t **val,
-		       char *err, size_t errlen)
-{
-	*val = json_is_object(args) ? json_object_get(args, key) : NULL;
-	if (*val)
-		return 0;
-	if (!required)
-		return -ENOENT;
-	snprintf(err, errlen, "Parameter '%s' is missing", key);
-	return -EINVAL;
-}
-
-int qmp_arg_u64(json_t *args, const char *key, bool required, uint64_t *out,
-		char *err, size_t errlen)
-{
-	json_t *v;
-	int ret = qmp_arg_get(args, key, required, &v, err, errlen);
-	if (ret)
-		return ret;
-	/* jansson integers are signed 64-bit; negative values are not sizes */
-	if (!json_is_integer(v) || json_integer_value(v) < 0) {
-		snprintf(err, errlen, "Invalid parameter type for '%s', expected: integer >= 0", key);
-		return -EINVAL;
-	}
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
-int qmp_arg_str(json_t *args, const char *key, bool required, const char **out,
-		char *err, size_t errlen)
-{
-	json_t *v;
-	int ret = qmp_arg_get(args, key, required, &v, err, errlen);
-	if (ret)
-		return ret;
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "Invalid parameter type for '%s', expected: string", key);
-		return -EINVAL;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
-
-int qmp_arg_bool(json_t *args, const char *key, bool required, bool *out,
-		 char *err, size_t errlen)
-{
-	json_t *v;
-	int ret = qmp_arg_get(args, key, required, &v, err, errlen);
-	if (ret)
-		return ret;
-	if (!json_is_boolean(v)) {
-		snprintf(err, errlen, "Invalid parameter type for '%s', expected: boolean", key);
-		return -EINVAL;
-	}
-	*out = json_is_true(v);
-	return 0;
-}
-
-int qmp_args_only(json_t *args, const char *const *allowed, char *err, size_t errlen)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(args, key, v) {
-		bool ok = false;
-		for (int i = 0; allowed && allowed[i]; i++)
-			ok |= strcmp(allowed[i], key) == 0;
-		if (!ok) {
-			snprintf(err, errlen, "Parameter '%s' is unexpected", key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
 
 /* ---- output ---- */
 
@@ -271,26 +117,9 @@ static bool qmp_client_send_text(struct qmp_client *c, const char *text, size_t 
 	return true;
 }
 
-/* Serializes msg (stolen) as one line, as QEMU does ("\r\n"-terminated). */
-static char *qmp_serialize(json_t *msg)
-{
-	char *s = json_dumps(msg, JSON_ENSURE_ASCII);
-	json_decref(msg);
-	if (!s)
-		return NULL;
-	size_t n = strlen(s);
-	char *line = realloc(s, n + 3);
-	if (!line) {
-		free(s);
-		return NULL;
-	}
-	memcpy(line + n, "\r\n", 3);
-	return line;
-}
-
 static bool qmp_client_send(struct qmp_client *c, json_t *msg)
 {
-	char *line = qmp_serialize(msg);
+	char *line = json_dump_line(msg);
 	if (!line) {
 		qmp_client_close(c, "cannot serialize a reply");
 		return false;
@@ -350,9 +179,10 @@ static bool qmp_handle_request(struct qmp_client *c, json_t *req)
 		return qmp_send_error(c, "CommandNotFound", err, id);
 	}
 
-	json_t *ret = qmp_execute(srv->vm, name, args, err, sizeof(err));
+	json_t *ret = qmp_execute(srv->ctx, name, args, err, sizeof(err));
 	if (!ret)
-		return qmp_send_error(c, qmp_error_class ? qmp_error_class : "GenericError", err, id);
+		return qmp_send_error(c, qmp_last_error_class() ? qmp_last_error_class() : "GenericError",
+				      err, id);
 	if (is_caps)
 		c->negotiated = true;
 	json_t *msg = json_pack("{s:o}", "return", ret);
@@ -362,7 +192,7 @@ static bool qmp_handle_request(struct qmp_client *c, json_t *req)
 	if (srv->quit_requested) {
 		/* after the reply went out, as QEMU does */
 		srv->quit_requested = false;
-		vm_request_exit(srv->vm, 0);
+		srv->on_quit(srv->ctx);
 	}
 	return ok;
 }
@@ -489,7 +319,7 @@ static void qmp_client_close(struct qmp_client *c, const char *why)
 		log_err("qmp", "client %u dropped: %s", c->serial, why);
 	else
 		log_debug("qmp", "client %u disconnected", c->serial);
-	loop_del(srv->vm->loop, c->fd);
+	loop_del(srv->loop, c->fd);
 	close(c->fd);
 	for (struct qmp_client **pp = &srv->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
@@ -531,7 +361,7 @@ static void qmp_accept(void *opaque, uint32_t events)
 		c->srv = srv;
 		c->fd = fd;
 		c->serial = ++srv->next_serial;
-		int ret = loop_add(srv->vm->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		int ret = loop_add(srv->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 				   qmp_client_event, c);
 		if (ret < 0) {
 			log_err("qmp", "cannot watch a client: %s", strerror(-ret));
@@ -564,21 +394,15 @@ static void qmp_broadcast(struct qmp_server *srv, const char *text)
 
 static void qmp_drain_events(struct qmp_server *srv)
 {
-	pthread_mutex_lock(&qmp_ev_lock);
-	struct qmp_event *ev = srv->ev_head;
-	unsigned long dropped = srv->ev_dropped;
-	srv->ev_head = srv->ev_tail = NULL;
-	srv->ev_count = 0;
-	srv->ev_dropped = 0;
-	pthread_mutex_unlock(&qmp_ev_lock);
+	unsigned long dropped;
+	struct qmp_event *ev = qmp_events_take(&srv->events, &dropped);
 
 	if (dropped)
 		log_err("qmp", "%lu events dropped: the main loop fell behind", dropped);
 	while (ev) {
 		struct qmp_event *next = ev->next;
 		qmp_broadcast(srv, ev->text);
-		free(ev->text);
-		free(ev);
+		qmp_event_free(ev);
 		ev = next;
 	}
 }
@@ -588,73 +412,22 @@ static void qmp_event_ready(void *opaque, uint32_t events)
 	struct qmp_server *srv = opaque;
 	uint64_t v;
 
-	if (read(srv->event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	if (read(srv->events.fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_err("qmp", "event eventfd: %s", strerror(errno));
 	qmp_drain_events(srv);
 }
 
-void qmp_emit_event(struct vm *vm, const char *name, json_t *data)
+void qmp_server_emit(struct qmp_server *srv, const char *name, json_t *data)
 {
-	if (!vm || !name) {
-		json_decref(data);
-		return;
-	}
-	pthread_mutex_lock(&qmp_ev_lock);
-	bool serving = vm->qmp != NULL;
-	pthread_mutex_unlock(&qmp_ev_lock);
-	if (!serving) {
-		json_decref(data);
-		return;
-	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	json_t *msg = json_pack("{s:s}", "event", name);
-	if (msg && data)
-		json_object_set_new(msg, "data", data);
-	else
-		json_decref(data);
-	if (msg)
-		json_object_set_new(msg, "timestamp",
-				    json_pack("{s:I,s:I}", "seconds", (json_int_t)ts.tv_sec,
-					      "microseconds", (json_int_t)(ts.tv_nsec / 1000)));
-	struct qmp_event *ev = calloc(1, sizeof(*ev));
-	if (!ev || !msg || !(ev->text = qmp_serialize(msg))) {
-		log_err("qmp", "cannot queue event %s: out of memory", name);
-		free(ev);
-		return;
-	}
-
-	pthread_mutex_lock(&qmp_ev_lock);
-	struct qmp_server *srv = vm->qmp;
-	if (!srv) {
-		pthread_mutex_unlock(&qmp_ev_lock);
-		free(ev->text);
-		free(ev);
-		return;
-	}
-	if (srv->ev_count == QMP_MAX_EVENTS) {
-		struct qmp_event *old = srv->ev_head;
-		srv->ev_head = old->next;
-		if (!srv->ev_head)
-			srv->ev_tail = NULL;
-		free(old->text);
-		free(old);
-		srv->ev_count--;
-		srv->ev_dropped++;
-	}
-	if (srv->ev_tail)
-		srv->ev_tail->next = ev;
-	else
-		srv->ev_head = ev;
-	srv->ev_tail = ev;
-	srv->ev_count++;
-	uint64_t one = 1;
-	if (write(srv->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_err("qmp", "event eventfd: %s", strerror(errno));
-	pthread_mutex_unlock(&qmp_ev_lock);
+	qmp_events_push(&srv->events, name, data);
 }
 
-/* ---- server ---- */
+void qmp_server_quit_after_reply(struct qmp_server *srv)
+{
+	srv->quit_requested = true;
+}
+
+/* ---- the listening socket ---- */
 
 /* Removes a socket file nobody listens on; refuses a live one or a non-socket. */
 static int qmp_clear_stale(const char *path, char *err, size_t errlen)
@@ -690,22 +463,24 @@ static int qmp_clear_stale(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static void qmp_server_free(struct qmp_server *srv)
+void qmp_server_free(struct qmp_server *srv)
 {
+	if (!srv)
+		return;
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
-	if (srv->event_fd >= 0)
-		close(srv->event_fd);
+	qmp_events_fini(&srv->events);
 	free(srv->path);
 	free(srv);
 }
 
-int qmp_server_create(struct vm *vm, const char *spec, char *err, size_t errlen)
+int qmp_server_open(struct qmp_server **out, struct event_loop *loop, const char *spec,
+		    struct vm *ctx, void (*on_quit)(struct vm *ctx), char *err, size_t errlen)
 {
 	const char *path = spec;
 	int ret;
 
-	if (!vm || !vm->loop || !spec) {
+	if (!loop || !spec || !on_quit) {
 		snprintf(err, errlen, "qmp: no event loop or socket path");
 		return -EINVAL;
 	}
@@ -728,8 +503,10 @@ int qmp_server_create(struct vm *vm, const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "qmp: out of memory");
 		return -ENOMEM;
 	}
-	srv->vm = vm;
-	srv->listen_fd = srv->event_fd = -1;
+	srv->loop = loop;
+	srv->ctx = ctx;
+	srv->on_quit = on_quit;
+	srv->listen_fd = srv->events.fd = -1;
 	srv->path = strdup(path);
 	if (!srv->path) {
 		ret = -ENOMEM;
@@ -769,27 +546,24 @@ int qmp_server_create(struct vm *vm, const char *spec, char *err, size_t errlen)
 		unlink(path);
 		goto fail;
 	}
-	srv->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (srv->event_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "qmp: eventfd: %s", strerror(errno));
+	ret = qmp_events_init(&srv->events);
+	if (ret < 0) {
+		snprintf(err, errlen, "qmp: eventfd: %s", strerror(-ret));
 		unlink(path);
 		goto fail;
 	}
-	ret = loop_add(vm->loop, srv->listen_fd, EPOLLIN, qmp_accept, srv);
+	ret = loop_add(loop, srv->listen_fd, EPOLLIN, qmp_accept, srv);
 	if (ret == 0) {
-		ret = loop_add(vm->loop, srv->event_fd, EPOLLIN, qmp_event_ready, srv);
+		ret = loop_add(loop, srv->events.fd, EPOLLIN, qmp_event_ready, srv);
 		if (ret < 0)
-			loop_del(vm->loop, srv->listen_fd);
+			loop_del(loop, srv->listen_fd);
 	}
 	if (ret < 0) {
 		snprintf(err, errlen, "qmp: cannot watch the socket: %s", strerror(-ret));
 		unlink(path);
 		goto fail;
 	}
-	pthread_mutex_lock(&qmp_ev_lock);
-	vm->qmp = srv;
-	pthread_mutex_unlock(&qmp_ev_lock);
+	*out = srv;
 	log_info("qmp", "listening on unix:%s", path);
 	return 0;
 fail:
@@ -797,12 +571,8 @@ fail:
 	return ret;
 }
 
-void qmp_server_destroy(struct vm *vm)
+void qmp_server_shutdown(struct qmp_server *srv)
 {
-	struct qmp_server *srv = vm ? vm->qmp : NULL;
-	if (!srv)
-		return;
-
 	/* Events queued after the loop stopped (SHUTDOWN after quit) still go out. */
 	qmp_drain_events(srv);
 	uint64_t deadline = now_ns() + QMP_FLUSH_MS * 1000000ULL;
@@ -819,24 +589,12 @@ void qmp_server_destroy(struct vm *vm)
 	}
 	while (srv->clients)
 		qmp_client_close(srv->clients, NULL);
-	loop_del(vm->loop, srv->listen_fd);
-	loop_del(vm->loop, srv->event_fd);
+	loop_del(srv->loop, srv->listen_fd);
+	loop_del(srv->loop, srv->events.fd);
 	unlink(srv->path);
-	pthread_mutex_lock(&qmp_ev_lock);
-	vm->qmp = NULL;
-	pthread_mutex_unlock(&qmp_ev_lock);
-
-	struct qmp_event *ev = srv->ev_head;
-	while (ev) {
-		struct qmp_event *next = ev->next;
-		free(ev->text);
-		free(ev);
-		ev = next;
-	}
-	qmp_server_free(srv);
 }
 
-/* ---- built-in commands ---- */
+/* ---- the session protocol's own commands ---- */
 
 static json_t *qmp_cmd_capabilities(struct vm *vm, json_t *args, char *err, size_t errlen)
 {
@@ -867,70 +625,3 @@ static json_t *qmp_cmd_query_version(struct vm *vm, json_t *args, char *err, siz
 }
 QMP_COMMAND("query-version", qmp_cmd_query_version)
 
-static json_t *qmp_cmd_query_commands(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	json_t *list = json_array();
-	for (int i = 0; list && i < qmp_nr_commands; i++)
-		json_array_append_new(list, json_pack("{s:s}", "name", qmp_commands[i].name));
-	return list;
-}
-QMP_COMMAND("query-commands", qmp_cmd_query_commands)
-
-static json_t *qmp_cmd_query_status(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	bool running = atomic_load(&vm->state) == VM_RUNNING;
-	return json_pack("{s:s,s:b,s:b}", "status", running ? "running" : "shutdown",
-			 "singlestep", 0, "running", running);
-}
-QMP_COMMAND("query-status", qmp_cmd_query_status)
-
-static json_t *qmp_cmd_quit(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	if (vm->qmp)
-		vm->qmp->quit_requested = true;  /* acted on once the reply is sent */
-	else
-		vm_request_exit(vm, 0);
-	qmp_emit_event(vm, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0, "reason", "host-qmp-quit"));
-	return json_object();
-}
-QMP_COMMAND("quit", qmp_cmd_quit)
-
-static json_t *qmp_cmd_query_memory_size_summary(struct vm *vm, json_t *args, char *err,
-						 size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	return json_pack("{s:I,s:I}", "base-memory", (json_int_t)vm->mem.ram_size,
-			 "plugged-memory", (json_int_t)0);
-}
-QMP_COMMAND("query-memory-size-summary", qmp_cmd_query_memory_size_summary)
-
-static json_t *qmp_cmd_query_kvm(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	return json_pack("{s:b,s:b}", "enabled", 1, "present", 1);
-}
-QMP_COMMAND("query-kvm", qmp_cmd_query_kvm)
-
-static json_t *qmp_cmd_query_cpus_fast(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	json_t *list = json_array();
-	for (int i = 0; list && i < vm->nr_cpus; i++) {
-		char qom[64];
-		snprintf(qom, sizeof(qom), "/machine/unattached/device[%d]", i);
-		json_array_append_new(list, json_pack("{s:i,s:s,s:s,s:{s:i,s:i,s:i}}",
-			"cpu-index", i, "qom-path", qom, "target", "x86_64",
-			"props", "socket-id", i, "core-id", 0, "thread-id", 0));
-	}
-	return list;
-}
-QMP_COMMAND("query-cpus-fast", qmp_cmd_query_cpus_fast)

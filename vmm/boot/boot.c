@@ -1,13 +1,15 @@
 /*
  * Boot setup: the identity page tables the vCPUs start on (leaf size chosen
  * by --guest-pages), the flat GDT, and the boot info the guest reads
- * (vmm/bootinfo.h). Page tables live at the top of RAM below the 32-bit
+ * (vmm/boot/bootinfo.h). Page tables live at the top of RAM below the 32-bit
  * hole and are reported to the guest as reserved.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm/boot/boot.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/lib/size.h"
 
 #define PTE_P   0x1ULL
 #define PTE_RW  0x2ULL
@@ -123,7 +125,7 @@ int boot_setup(struct vm *vm, char *err, size_t errlen)
 		char have[32], want[32];
 
 		snprintf(err, errlen, "--mem %s is too small for this image: it needs at least %s",
-			 fmt_size(gm->ram_size, have, sizeof(have)), fmt_size(need, want, sizeof(want)));
+			 size_format(gm->ram_size, SIZE_FIXED2, have, sizeof(have)), size_format(need, SIZE_FIXED2, want, sizeof(want)));
 		return -ENOMEM;
 	}
 	memset(mm_gpa_to_hva(gm, pt_base, pt_size), 0, pt_size);

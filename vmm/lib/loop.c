@@ -15,7 +15,12 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "vmm/lib/log.h"
+#include "vmm/lib/loop.h"
 
 #define LOOP_MAX_EVENTS 32
 

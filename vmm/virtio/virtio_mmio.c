@@ -13,8 +13,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "virtio.h"
-#include "vmm.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/lib/log.h"
+#include "vmm/virtio/virtio.h"
 
 struct virtio_mmio {
 	struct vm *vm;

@@ -1,7 +1,9 @@
 /*
- * qmp: the QMP monitor (QEMU Machine Protocol, QEMU's docs/interop/qmp-spec)
- * on a unix socket, served from the main thread's event loop, and the
- * command registry every subsystem extends from its own file.
+ * qmp: the QMP command registry (QEMU Machine Protocol, QEMU's
+ * docs/interop/qmp-spec) every subsystem extends from its own file, the
+ * argument helpers and event emission. This is the one vmm/qmp/ header
+ * command providers include; the socket server is in server.h, run by the
+ * machine (vmm/machine_qmp.c).
  *
  * Contract for command providers (balloon/, mm/, ...):
  *   - Write a handler of type qmp_cmd_fn and register it at load time with
@@ -26,8 +28,8 @@
  * when the program references any other symbol in it, or when the library
  * is linked with --whole-archive).
  */
-#ifndef MINIVMM_QMP_H
-#define MINIVMM_QMP_H
+#ifndef MINIVMM_QMP_QMP_H
+#define MINIVMM_QMP_QMP_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -68,24 +70,11 @@ qmp_cmd_fn qmp_lookup(const char *name);
  * for minivmm's own tooling. */
 json_t *qmp_execute(struct vm *vm, const char *name, json_t *args, char *err, size_t errlen);
 
-/*
- * Starts the monitor for vm on a unix socket. spec is "unix:PATH" or a plain
- * PATH. The socket file is created mode 0600; a stale socket file at PATH is
- * replaced only when nothing listens on it. The server is served by
- * vm->loop and stored in vm->qmp. 0 or -errno with a one-line message in err.
- */
-int qmp_server_create(struct vm *vm, const char *spec, char *err, size_t errlen);
-
-/* Sends queued events, flushes pending replies (briefly, best effort),
- * disconnects every client, removes the socket file and clears vm->qmp.
- * Call it on the main thread after the threads that emit events stopped
- * and before vm->loop is freed. Safe when no server was created. */
-void qmp_server_destroy(struct vm *vm);
-
 /* Broadcasts {"event": name, "data": data, "timestamp": {...}} to every client
  * past capabilities negotiation. data is stolen (NULL means no "data" member).
  * Callable from any thread: the event is queued and sent by the main loop.
- * Dropped silently when no server runs. */
+ * Dropped silently when no server runs. Defined by the machine
+ * (vmm/machine_qmp.c), which knows which server serves vm. */
 void qmp_emit_event(struct vm *vm, const char *name, json_t *data);
 
 /* Argument helpers for handlers. Each returns 0 when the argument was read,

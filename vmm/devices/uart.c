@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm.h"
+#include "vmm/devices/uart.h"
+#include "vmm/kvm/kvm.h"
 
 #define UART_THR 0   /* transmit (DLAB=0) / divisor low (DLAB=1) */
 #define UART_IER 1   /* interrupt enable / divisor high */

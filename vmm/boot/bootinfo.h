@@ -1,7 +1,9 @@
 /*
  * Boot protocol between minivmm (vmm/) and the test guest (guest-driver/).
- * This is the only header both sides include; it must stay freestanding
- * (fixed-width integers only, no libc).
+ * This is the only header both sides include (as "vmm/boot/bootinfo.h",
+ * both build with -I. at the repository root); it must stay freestanding
+ * (fixed-width integers only, no libc) and include nothing else, which is
+ * why scripts/check-deps.sh lets the VMM's layers above mm/ use it.
  *
  * Entry contract, identical for every vCPU:
  *   - 64-bit long mode, CPL 0, paging on with VMM-built identity page tables
@@ -23,6 +25,7 @@
 #define BOOTINFO_MAGIC   0x4f464e494d4d5631ULL /* "1VMMINFO" little endian */
 #define BOOTINFO_VERSION 1
 #define BOOTINFO_GPA     0x9000ULL     /* one 4 KiB page, never RAM for the guest allocator */
+#define BOOT_GDT_GPA     0x8000ULL     /* the flat GDT the vCPUs start with */
 
 #define BOOTINFO_MAX_MEM     16
 #define BOOTINFO_MAX_DEV     16
@@ -32,10 +35,10 @@
 #define MINIVMM_UART_PORT  0x3f8   /* 8250 UART, COM1 */
 #define MINIVMM_EXIT_PORT  0x510   /* 32-bit OUT: the VM exits with (value & 0xff) as status */
 
-/* Guest-physical layout. */
+/* Guest-physical layout. Where RAM lies (below MINIVMM_LOWMEM_MAX, the rest
+ * from MINIVMM_HIGHMEM_BASE) is mm's decision, in mm/mm.h; the guest reads
+ * it from bootinfo->mem[]. */
 #define MINIVMM_KERNEL_BASE   0x100000ULL     /* guest ELF images link here or above */
-#define MINIVMM_LOWMEM_MAX    0xC0000000ULL   /* RAM below the 32-bit MMIO hole */
-#define MINIVMM_HIGHMEM_BASE  0x100000000ULL  /* RAM above 3 GiB continues here */
 #define MINIVMM_MMIO_BASE     0xD0000000ULL   /* virtio-mmio windows, 4 KiB each */
 #define MINIVMM_MMIO_STRIDE   0x1000ULL
 #define MINIVMM_IOAPIC_BASE   0xFEC00000ULL

@@ -1,5 +1,5 @@
 /*
- * vCPUs: creation, the long-mode entry state, and the run loop. One thread
+ * vcpu: creation, the long-mode entry state, and the run loop. One thread
  * per vCPU runs KVM_RUN and one flat switch over the exit reason; port and
  * MMIO accesses go to the registration tables.
  */
@@ -13,8 +13,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vmm.h"
-#include "lib/stop.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/kvm/stats.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/stop.h"
 
 #define CR0_PE (1u << 0)
 #define CR0_MP (1u << 1)

@@ -1,0 +1,142 @@
+/*
+ * kvm: the KVM VM and its vCPUs. /dev/kvm and the capabilities minivmm
+ * needs, the VM file descriptor with its in-kernel irqchip and memslots,
+ * interrupt lines, irqfd and ioeventfd, the guest's device windows, and the
+ * vCPU threads with their run loop. struct vm also carries what the machine
+ * (vmm/machine.c) hangs off it; the machine creates and destroys it.
+ *
+ * Threads: set-up and teardown on the main thread; each vCPU runs on its own
+ * thread (vcpu_start) and dispatches port and MMIO exits through vm->pio and
+ * vm->mmio; vm_request_exit() may be called from any thread.
+ *
+ * Functions return 0 or a negative errno unless stated otherwise.
+ */
+#ifndef MINIVMM_KVM_KVM_H
+#define MINIVMM_KVM_KVM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mm/mm.h"
+#include "vmm/boot/bootinfo.h"
+#include "vmm/kvm/bus.h"
+
+struct event_loop;
+struct kvm_stats;
+
+enum guest_page_size { GUEST_PAGES_4K = 4096, GUEST_PAGES_2M = 2 << 20, GUEST_PAGES_1G = 1 << 30 };
+
+struct vm_config {
+	const char *image;
+	const uint8_t *image_buf;  /* the image file, read before anything else */
+	size_t image_len;
+	struct mm_config mem;
+	int nr_cpus;
+	uint64_t guest_page_size;
+	const char *append;        /* guest command line */
+	bool stats;                /* print the memory/KVM summary at exit */
+	const char *qmp_path;      /* unix socket path or NULL */
+	const char *balloon_opts;  /* --balloon option string or NULL */
+	const char *mm_opts;       /* --mm option string or NULL */
+	bool no_balloon;
+};
+
+struct vcpu {
+	struct vm *vm;
+	int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	struct kvm_stats *stats;
+	bool started;
+	/* exits by reason, counted by the vCPU thread itself */
+	uint64_t exits_io, exits_mmio, exits_other;
+};
+
+enum vm_state { VM_RUNNING, VM_SHUTTING_DOWN };
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	int run_mmap_size;
+	int max_vcpus;
+	struct guest_mem mem;
+	struct io_bus pio, mmio;
+	struct event_loop *loop;
+	struct kvm_stats *stats;
+	uint64_t tsc_khz;
+	uint64_t pml4_gpa;
+	uint64_t kernel_start, kernel_end;
+	uint64_t entry;
+
+	int nr_cpus;
+	struct vcpu *vcpus;
+
+	atomic_int state;         /* enum vm_state */
+	atomic_int exit_status;
+	unsigned stop_grace_s;    /* >0: a stop not finished after this long ends the process */
+	atomic_int vcpus_running;
+	uint64_t start_ns;        /* process start, for boot-time figures */
+
+	/* devices the guest is told about */
+	int nr_devs;
+	struct bootinfo_dev devs[BOOTINFO_MAX_DEV];
+	char cmdline[BOOTINFO_CMDLINE_MAX];
+
+	/* subsystems that hang off the VM; NULL when not configured */
+	struct balloon *balloon;
+	struct mm_manager *mgr;
+	struct qmp_server *qmp;
+	struct uart *uart;
+	int sig_fd;               /* signalfd for SIGINT/SIGTERM, main thread */
+};
+
+/* ---- the VM (kvm.c) ---- */
+
+/* Opens /dev/kvm, checks the API version and capabilities against vm->cfg
+ * (vCPU count, 1 GiB guest pages) and creates the VM with the in-kernel
+ * irqchip. err gets a one-line message saying what to do. */
+int kvm_vm_init(struct vm *vm, char *err, size_t errlen);
+/* Gives vm->mem's RAM regions to KVM (one memslot per region, slot = region
+ * index) and opens the VM's binary statistics. */
+int kvm_vm_set_memory(struct vm *vm, char *err, size_t errlen);
+/* Destroys the vCPUs and closes the VM and /dev/kvm. */
+void kvm_vm_close(struct vm *vm);
+
+/* Starts every vCPU thread. */
+int vm_start(struct vm *vm);
+/* Asks the VM to stop with this exit status (first caller wins); any thread. */
+void vm_request_exit(struct vm *vm, int status);
+/* Joins vCPU threads. */
+void vm_join(struct vm *vm);
+
+/* Sets an IOAPIC input line (KVM_IRQ_LINE). */
+int vm_set_irq(struct vm *vm, uint32_t gsi, int level);
+/* Binds an eventfd to a GSI (KVM_IRQFD, edge). */
+int vm_irqfd(struct vm *vm, int efd, uint32_t gsi);
+/* Binds an eventfd to an MMIO write of len bytes at addr with datamatch
+ * (KVM_IOEVENTFD); datamatch < 0 matches any value. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd);
+/* Allocates an MMIO window and an interrupt line for a device and lists it
+ * in the boot info (and on the guest command line as virtio_mmio.device=). */
+int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi);
+
+/* ---- vCPUs (vcpu.c) ---- */
+
+/* Whether KVM's vCPUs can map 1 GiB pages (CPUID PDPE1GB). */
+bool kvm_has_1g_pages(int kvm_fd);
+/* Creates the vCPU, maps its kvm_run, sets CPUID; registers come later. */
+int vcpu_create(struct vm *vm, struct vcpu *cpu, int index);
+/* Puts the vCPU in 64-bit long mode at the image entry (bootinfo.h contract). */
+int vcpu_setup_regs(struct vcpu *cpu);
+/* Starts the vCPU thread. */
+int vcpu_start(struct vcpu *cpu);
+void vcpu_destroy(struct vcpu *cpu);
+void vcpu_dump(struct vcpu *cpu, FILE *out);
+
+#endif

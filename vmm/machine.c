@@ -1,0 +1,162 @@
+/*
+ * machine: assembles one VM from its config and takes it apart again. It
+ * owns the order of the steps (KVM VM before RAM's memslots, devices before
+ * the image so the boot info lists them, the manager's threads last) and the
+ * built-in exit port, which turns a guest write into the VM's exit status.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balloon/balloon.h"
+#include "mm/manager.h"
+#include "vmm/boot/boot.h"
+#include "vmm/devices/uart.h"
+#include "vmm/lib/clock.h"
+#include "vmm/lib/log.h"
+#include "vmm/lib/loop.h"
+#include "vmm/lib/stop.h"
+#include "vmm/machine.h"
+
+static void exit_port_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct vm *vm = opaque;
+
+	if (!is_write) {
+		memset(data, 0, len);
+		return;
+	}
+	/* Statuses from 64 up are minivmm's own (lib/stop.h): keep them apart. */
+	if (data[0] > STOP_GUEST_MAX)
+		log_err("vmm", "the guest exited with status %u; exiting with %d (statuses above %d "
+			"are minivmm's own)", data[0], STOP_GUEST_MAX, STOP_GUEST_MAX);
+	vm_request_exit(vm, data[0] > STOP_GUEST_MAX ? STOP_GUEST_MAX : data[0]);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->mem.fd = -1;
+	vm->pio.name = "pio";
+	vm->mmio.name = "mmio";
+	vm->start_ns = now_ns();
+	atomic_store(&vm->state, VM_RUNNING);
+
+	ret = kvm_vm_init(vm, err, errlen);
+	if (ret)
+		return ret;
+	ret = mm_create(&vm->mem, &cfg->mem, err, errlen);
+	if (ret)
+		return ret;
+	ret = kvm_vm_set_memory(vm, err, errlen);
+	if (ret)
+		return ret;
+
+	vm->loop = loop_new();
+	if (!vm->loop) {
+		snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	ret = io_bus_register(&vm->pio, MINIVMM_EXIT_PORT, 4, exit_port_io, vm, "exit-port");
+	if (!ret)
+		ret = uart_init(vm);
+	if (ret) {
+		snprintf(err, errlen, "cannot register built-in devices: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int vm_load(struct vm *vm, char *err, size_t errlen)
+{
+	struct elf_image img;
+	int ret, i;
+
+	ret = elf_load(&vm->mem, vm->cfg.image_buf, vm->cfg.image_len, &img, err, errlen);
+	if (ret)
+		return ret;
+	vm->entry = img.entry;
+	vm->kernel_start = img.lo;
+	vm->kernel_end = img.hi;
+
+	vm->nr_cpus = vm->cfg.nr_cpus;
+	vm->vcpus = calloc((size_t)vm->nr_cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_create(vm, &vm->vcpus[i], i);
+		if (ret) {
+			snprintf(err, errlen, "cannot create vCPU %d: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	/* boot info needs the TSC rate, known once a vCPU exists */
+	ret = boot_setup(vm, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < vm->nr_cpus; i++) {
+		ret = vcpu_setup_regs(&vm->vcpus[i]);
+		if (ret) {
+			snprintf(err, errlen, "cannot set up vCPU %d registers: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	kvm_vm_close(vm);
+	mm_destroy(&vm->mem);
+	if (vm->loop)
+		loop_free(vm->loop);
+	vm->loop = NULL;
+	io_bus_free(&vm->pio);
+	io_bus_free(&vm->mmio);
+	uart_destroy(vm);
+}
+
+int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = vm_create(vm, cfg, err, errlen);
+	if (!ret)
+		ret = mmgr_create(vm, cfg->mm_opts, err, errlen);
+	if (!ret && !cfg->no_balloon)
+		ret = balloon_create(vm, cfg->balloon_opts, err, errlen);
+	if (!ret && cfg->qmp_path)
+		ret = qmp_server_create(vm, cfg->qmp_path, err, errlen);
+	if (!ret)
+		ret = vm_load(vm, err, errlen);
+	if (!ret)
+		ret = mmgr_start(vm);
+	return ret;
+}
+
+int machine_run(struct vm *vm)
+{
+	int ret = vm_start(vm);
+
+	if (ret)
+		fprintf(stderr, "minivmm: cannot start vCPUs: %s\n", strerror(-ret));
+	else
+		loop_run(vm->loop);
+	vm_join(vm);
+	return ret;
+}
+
+void machine_destroy(struct vm *vm)
+{
+	/* one teardown for every path, so a failed start leaks nothing either */
+	qmp_server_destroy(vm);
+	if (vm->balloon)
+		balloon_destroy(vm);
+	if (vm->mgr)
+		mmgr_destroy(vm);
+	vm_destroy(vm);
+}
