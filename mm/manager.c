@@ -59,8 +59,8 @@ void mm_fatal(struct mm_manager *m, uint64_t idx, enum stop_reason reason, const
 	log_err("mm", "guest page at GPA 0x%llx cannot be restored: %s; stopping the VM (%s) "
 		"rather than hand the guest wrong data", (unsigned long long)mm_idx_gpa(m, idx), why,
 		stop_reason_name(reason));
-	if (m->vm)
-		vm_request_exit(m->vm, stop_status(reason));
+	if (m->ops.stop)
+		m->ops.stop(m->ops_opaque, reason);
 }
 
 void mm_hist_add(struct mm_hist *h, uint64_t ns)
@@ -221,13 +221,15 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 
 /* ---- lifecycle ---- */
 
-int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen)
+int mmgr_create(struct guest_mem *gm, const struct mm_vm_ops *ops, void *opaque, const char *opts,
+		struct mm_manager **out, char *err, size_t errlen)
 {
 	struct mm_manager *m;
 	uint64_t chunk_bytes;
 	int ret;
 
-	if (!vm->mem.base || !vm->mem.ram_size) {
+	*out = NULL;
+	if (!gm->base || !gm->ram_size) {
 		snprintf(err, errlen, "memory manager: guest RAM does not exist yet");
 		return -EINVAL;
 	}
@@ -237,12 +239,13 @@ int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	mm_qmp_link();
-	m->vm = vm;
-	m->gm = &vm->mem;
+	if (ops)
+		m->ops = *ops;
+	m->ops_opaque = opaque;
+	m->gm = gm;
 	m->uffd = m->uffd_stop = -1;
 	pthread_mutex_init(&m->req_lock, NULL);
 	pthread_cond_init(&m->req_cond, NULL);
-	vm->mgr = m;
 
 	ret = mm_parse_opts(opts, &m->o, err, errlen);
 	if (ret)
@@ -299,15 +302,15 @@ int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen)
 		 m->o.dedup ? "on" : "off", m->o.zstd_level, m->o.cold_age, m->o.policy->name,
 		 m->o.max_refault_rate, m->o.scan_period_ms, m->o.ksm ? "on" : "off",
 		 (unsigned long long)(ps_metadata_bytes(&m->ps) >> 10));
+	*out = m;
 	return 0;
 fail:
-	mmgr_destroy(vm);
+	mmgr_destroy(m);
 	return ret;
 }
 
-int mmgr_start(struct vm *vm)
+int mmgr_start(struct mm_manager *m)
 {
-	struct mm_manager *m = vm->mgr;
 	int ret;
 
 	if (!m || m->started)
@@ -330,10 +333,8 @@ int mmgr_start(struct vm *vm)
 	return 0;
 }
 
-void mmgr_destroy(struct vm *vm)
+void mmgr_destroy(struct mm_manager *m)
 {
-	struct mm_manager *m = vm->mgr;
-
 	if (!m)
 		return;
 	mm_scanner_stop(m);
@@ -344,7 +345,6 @@ void mmgr_destroy(struct vm *vm)
 	pthread_mutex_destroy(&m->req_lock);
 	pthread_cond_destroy(&m->req_cond);
 	free(m);
-	vm->mgr = NULL;
 }
 
 /* ---- balloon transitions ---- */
@@ -528,7 +528,6 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 
 	if (!m)
 		return;
-	struct vm *vm = m->vm;
 	uint64_t ballooned = atomic_load(&m->ps.count[MM_PAGE_BALLOONED]);
 	uint64_t reported = atomic_load(&m->ps.count[MM_PAGE_REPORTED]);
 
@@ -540,12 +539,12 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "reported-bytes", reported << MM_PAGE_SHIFT);
 	mm_set_u64(obj, "discarded-bytes", atomic_load(&m->discarded_bytes));
 	mm_set_u64(obj, "balloon-touched-pages", atomic_load(&m->balloon_touched));
-	if (vm && vm->stats) {
-		if (!kvm_stats_get(vm->stats, "pages_4k", &v))
+	if (m->ops.stat) {
+		if (!m->ops.stat(m->ops_opaque, "pages_4k", &v))
 			mm_set_u64(obj, "kvm-pages-4k", v);
-		if (!kvm_stats_get(vm->stats, "pages_2m", &v))
+		if (!m->ops.stat(m->ops_opaque, "pages_2m", &v))
 			mm_set_u64(obj, "kvm-pages-2m", v);
-		if (!kvm_stats_get(vm->stats, "pages_1g", &v))
+		if (!m->ops.stat(m->ops_opaque, "pages_1g", &v))
 			mm_set_u64(obj, "kvm-pages-1g", v);
 	}
 	if (m->have_pages_2m_start)

@@ -11,12 +11,15 @@
 #ifndef MINIVMM_MM_MANAGER_H
 #define MINIVMM_MM_MANAGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
-struct vm;
+#include "vmm/lib/stop.h"
+
 struct mm_manager;
+struct guest_mem;
 
 /* Per-4 KiB page states (see ARCHITECTURE.md). */
 enum mm_page_state {
@@ -30,15 +33,38 @@ enum mm_page_state {
 };
 
 /*
- * Creates the manager for vm (vm->mem must exist). opts is the --mm option
- * string ("zero=on,compress=on,dedup=on,zstd-level=1,cold-age=30,policy=clock,
- * max-refault-rate=R,ksm=off") or NULL for defaults. On a bad option, err
- * gets a one-line message naming the option and the accepted values.
+ * What the manager needs from the VM it serves. mm never sees the VM: the
+ * machine hands it these. Any member may be NULL, and ops itself may be NULL
+ * (no VM: unit tests and benchmarks; then writes are not tracked and pages
+ * just age). dirty_log and dirty_fetch are called on the scanner thread,
+ * stat on the scanner and monitor threads, stop from any thread.
  */
-int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen);
-/* Starts background threads (scanner, fault service); call after vm_load. */
-int mmgr_start(struct vm *vm);
-void mmgr_destroy(struct vm *vm);
+struct mm_vm_ops {
+	/* Turns KVM's dirty logging of guest RAM on or off. */
+	int (*dirty_log)(void *opaque, bool on);
+	/* Takes and clears the dirty bitmap of RAM region r (gm->regions[r]; one
+	 * bit per 4 KiB page of that region). */
+	int (*dirty_fetch)(void *opaque, int r, uint64_t *bitmap);
+	/* Reads a VM-wide KVM statistic (pages_4k, pages_2m, pages_1g). */
+	int (*stat)(void *opaque, const char *name, uint64_t *val);
+	/* Stops the VM for this reason; the first caller wins. */
+	void (*stop)(void *opaque, enum stop_reason why);
+};
+
+/*
+ * Creates the manager for guest RAM gm (which must outlive it), serving a VM
+ * through ops/opaque. opts is the --mm option string ("zero=on,compress=on,
+ * dedup=on,zstd-level=1,cold-age=30,policy=clock,max-refault-rate=R,ksm=off")
+ * or NULL for defaults. On a bad option, err gets a one-line message naming
+ * the option and the accepted values.
+ */
+int mmgr_create(struct guest_mem *gm, const struct mm_vm_ops *ops, void *opaque, const char *opts,
+		struct mm_manager **out, char *err, size_t errlen);
+/* Starts background threads (scanner, fault service); call once the guest
+ * image is loaded (its pages are then resident, not untouched). */
+int mmgr_start(struct mm_manager *m);
+/* Stops the threads and frees everything; NULL is fine. */
+void mmgr_destroy(struct mm_manager *m);
 
 /*
  * The guest gives up [gpa, gpa+len) (4 KiB aligned) through the balloon
@@ -68,5 +94,9 @@ void mmgr_query(struct mm_manager *m, json_t *obj);
  * NULL with err filled (reclaim off, or not started).
  */
 json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
+
+/* QMP query-memory-manager and mm-reclaim on this manager (mm/qmp_mm.c). */
+json_t *mm_qmp_query(struct mm_manager *m, json_t *args, char *err, size_t errlen);
+json_t *mm_qmp_reclaim(struct mm_manager *m, json_t *args, char *err, size_t errlen);
 
 #endif

@@ -13,11 +13,10 @@
 #include <stdint.h>
 
 #include "mm/manager.h"
+#include "mm/mm.h"
 #include "mm/pagestate.h"
 #include "mm/policy.h"
 #include "mm/store.h"
-#include "vmm/kvm/kvm.h"
-#include "vmm/kvm/stats.h"
 #include "vmm/lib/clock.h"
 #include "vmm/lib/log.h"
 #include "vmm/lib/stop.h"
@@ -57,7 +56,8 @@ struct mm_reclaim_result {
 };
 
 struct mm_manager {
-	struct vm *vm;
+	struct mm_vm_ops ops;            /* all NULL without a VM */
+	void *ops_opaque;
 	struct guest_mem *gm;
 	struct mm_opts o;
 	struct mm_pagestate ps;

@@ -16,10 +16,8 @@
  * costs no userfaultfd round trips.
  */
 #include <errno.h>
-#include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -42,28 +40,11 @@ bool mm_page_is_zero(const void *page)
 
 /* ---- dirty logging ---- */
 
-static int scan_set_dirty_log(struct mm_manager *m, bool on)
-{
-	for (int i = 0; i < m->gm->nr_regions; i++) {
-		const struct mm_region *r = &m->gm->regions[i];
-		struct kvm_userspace_memory_region kr = {
-			.slot = (uint32_t)i,
-			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
-		};
-		if (ioctl(m->vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0)
-			return -errno;
-	}
-	return 0;
-}
-
 static int scan_dirty_init(struct mm_manager *m)
 {
 	int ret;
 
-	if (!m->vm || m->vm->vm_fd < 0)
+	if (!m->ops.dirty_log || !m->ops.dirty_fetch)
 		return 0;   /* no VM (benchmarks): every resident page just ages */
 	for (int i = 0; i < m->gm->nr_regions; i++) {
 		uint64_t pages = m->gm->regions[i].size >> MM_PAGE_SHIFT;
@@ -71,7 +52,7 @@ static int scan_dirty_init(struct mm_manager *m)
 		if (!m->dirty[i])
 			return -ENOMEM;
 	}
-	ret = scan_set_dirty_log(m, true);
+	ret = m->ops.dirty_log(m->ops_opaque, true);
 	if (ret) {
 		log_err("mm", "cannot turn on KVM dirty logging (%s): pages will look cold as soon "
 			"as they age, writes are not seen", strerror(-ret));
@@ -85,9 +66,10 @@ static int scan_dirty_init(struct mm_manager *m)
 static void scan_fetch_dirty(struct mm_manager *m)
 {
 	for (int i = 0; m->dirty_log && i < m->gm->nr_regions; i++) {
-		struct kvm_dirty_log dl = { .slot = (uint32_t)i, .dirty_bitmap = m->dirty[i] };
-		if (ioctl(m->vm->vm_fd, KVM_GET_DIRTY_LOG, &dl) < 0) {
-			log_err("mm", "KVM_GET_DIRTY_LOG slot %d: %s", i, strerror(errno));
+		int ret = m->ops.dirty_fetch(m->ops_opaque, i, m->dirty[i]);
+		if (ret) {
+			/* Unknown writes: count every page as written rather than evict hot ones. */
+			log_err("mm", "reading KVM's dirty log of region %d: %s", i, strerror(-ret));
 			memset(m->dirty[i], 0xff, ((m->gm->regions[i].size >> MM_PAGE_SHIFT) + 63) / 64 * 8);
 		}
 	}
@@ -446,7 +428,7 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 		 * mappings it had until then are kept for the figures.
 		 */
 		uint64_t v;
-		if (m->vm && m->vm->stats && !kvm_stats_get(m->vm->stats, "pages_2m", &v)) {
+		if (m->ops.stat && !m->ops.stat(m->ops_opaque, "pages_2m", &v)) {
 			m->pages_2m_start = v;
 			m->have_pages_2m_start = true;
 		}

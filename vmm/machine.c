@@ -12,6 +12,7 @@
 #include "mm/manager.h"
 #include "vmm/boot/boot.h"
 #include "vmm/devices/uart.h"
+#include "vmm/kvm/stats.h"
 #include "vmm/lib/clock.h"
 #include "vmm/lib/log.h"
 #include "vmm/lib/loop.h"
@@ -120,13 +121,44 @@ void vm_destroy(struct vm *vm)
 	uart_destroy(vm);
 }
 
+/* ---- what the memory manager gets from the VM (mm/manager.h) ---- */
+
+static int machine_mm_dirty_log(void *opaque, bool on)
+{
+	return kvm_vm_dirty_log(opaque, on);
+}
+
+static int machine_mm_dirty_fetch(void *opaque, int region, uint64_t *bitmap)
+{
+	return kvm_vm_dirty_fetch(opaque, region, bitmap);
+}
+
+static int machine_mm_stat(void *opaque, const char *name, uint64_t *val)
+{
+	struct vm *vm = opaque;
+
+	return vm->stats ? kvm_stats_get(vm->stats, name, val) : -ENOENT;
+}
+
+static void machine_mm_stop(void *opaque, enum stop_reason why)
+{
+	vm_request_exit(opaque, stop_status(why));
+}
+
+static const struct mm_vm_ops machine_mm_ops = {
+	.dirty_log = machine_mm_dirty_log,
+	.dirty_fetch = machine_mm_dirty_fetch,
+	.stat = machine_mm_stat,
+	.stop = machine_mm_stop,
+};
+
 int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int ret;
 
 	ret = vm_create(vm, cfg, err, errlen);
 	if (!ret)
-		ret = mmgr_create(vm, cfg->mm_opts, err, errlen);
+		ret = mmgr_create(&vm->mem, &machine_mm_ops, vm, cfg->mm_opts, &vm->mgr, err, errlen);
 	if (!ret && !cfg->no_balloon)
 		ret = balloon_create(vm, cfg->balloon_opts, err, errlen);
 	if (!ret && cfg->qmp_path)
@@ -134,7 +166,7 @@ int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t
 	if (!ret)
 		ret = vm_load(vm, err, errlen);
 	if (!ret)
-		ret = mmgr_start(vm);
+		ret = mmgr_start(vm->mgr);
 	return ret;
 }
 
@@ -156,7 +188,7 @@ void machine_destroy(struct vm *vm)
 	qmp_server_destroy(vm);
 	if (vm->balloon)
 		balloon_destroy(vm);
-	if (vm->mgr)
-		mmgr_destroy(vm);
+	mmgr_destroy(vm->mgr);
+	vm->mgr = NULL;
 	vm_destroy(vm);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mm/manager.h"
 #include "vmm/machine.h"
 #include "vmm/qmp/qmp.h"
 #include "vmm/qmp/server.h"
@@ -130,3 +131,16 @@ static json_t *qmp_cmd_query_cpus_fast(struct vm *vm, json_t *args, char *err, s
 }
 QMP_COMMAND("query-cpus-fast", qmp_cmd_query_cpus_fast)
 
+
+/* The memory manager's commands take the manager (mm never sees the VM). */
+static json_t *qmp_cmd_query_memory_manager(struct vm *vm, json_t *args, char *err, size_t errlen)
+{
+	return mm_qmp_query(vm->mgr, args, err, errlen);
+}
+QMP_COMMAND("query-memory-manager", qmp_cmd_query_memory_manager)
+
+static json_t *qmp_cmd_mm_reclaim(struct vm *vm, json_t *args, char *err, size_t errlen)
+{
+	return mm_qmp_reclaim(vm->mgr, args, err, errlen);
+}
+QMP_COMMAND("mm-reclaim", qmp_cmd_mm_reclaim)

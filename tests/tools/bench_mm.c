@@ -375,7 +375,10 @@ static void bare_teardown(struct bare *b, uint64_t npages)
 }
 
 struct mgr_target {
-	struct vm vm;
+	struct {
+		struct guest_mem mem;
+		struct mm_manager *mgr;
+	} vm;                      /* guest RAM and its manager, no VM around them */
 	double reclaim_cpu, reclaim_wall;
 };
 
@@ -385,14 +388,14 @@ static int mgr_setup(struct mgr_target *t, const char *mix, uint64_t npages)
 	char err[256];
 
 	memset(&t->vm, 0, sizeof(t->vm));
-	t->vm.vm_fd = t->vm.kvm_fd = -1;
 	if (mm_create(&t->vm.mem, &cfg, err, sizeof(err)) ||
-	    mmgr_create(&t->vm, "cold-age=0,max-refault-rate=0,scan-period=60000", err, sizeof(err))) {
+	    mmgr_create(&t->vm.mem, NULL, NULL, "cold-age=0,max-refault-rate=0,scan-period=60000",
+			&t->vm.mgr, err, sizeof(err))) {
 		fprintf(stderr, "bench_mm: %s\n", err);
 		return -1;
 	}
 	fill_mix(t->vm.mem.base, npages, mix);
-	if (mmgr_start(&t->vm))
+	if (mmgr_start(t->vm.mgr))
 		return -1;
 	json_t *r = mmgr_reclaim(t->vm.mgr, 0, err, sizeof(err));
 	if (!r)
@@ -405,7 +408,8 @@ static int mgr_setup(struct mgr_target *t, const char *mix, uint64_t npages)
 
 static void mgr_teardown(struct mgr_target *t)
 {
-	mmgr_destroy(&t->vm);
+	mmgr_destroy(t->vm.mgr);
+	t->vm.mgr = NULL;
 	mm_destroy(&t->vm.mem);
 }
 

@@ -26,6 +26,38 @@
 #include "mm/manager_priv.h"
 #include "guest-driver/fillgen.h"
 
+/* Stands in for the VM: guest RAM, and the stop the manager asks for. */
+enum { VM_RUNNING, VM_SHUTTING_DOWN };
+struct tvm {
+	struct guest_mem mem;
+	struct mm_manager *mgr;
+	atomic_int state;
+	atomic_int exit_status;
+	int vm_fd, kvm_fd;
+};
+
+static void tvm_stop(void *opaque, enum stop_reason why)
+{
+	struct tvm *vm = opaque;
+	int running = VM_RUNNING;
+
+	if (atomic_compare_exchange_strong(&vm->state, &running, VM_SHUTTING_DOWN))
+		atomic_store(&vm->exit_status, stop_status(why));
+}
+
+static const struct mm_vm_ops tvm_ops = { .stop = tvm_stop };
+
+static int tvm_mgr_create(struct tvm *vm, const char *opts, char *err, size_t errlen)
+{
+	return mmgr_create(&vm->mem, &tvm_ops, vm, opts, &vm->mgr, err, errlen);
+}
+
+static void tvm_mgr_destroy(struct tvm *vm)
+{
+	mmgr_destroy(vm->mgr);
+	vm->mgr = NULL;
+}
+
 #define PG 4096ull
 #define MiB (1ull << 20)
 
@@ -126,7 +158,7 @@ static void fill_page(uint8_t *p, uint64_t i, uint64_t gen)
 }
 
 struct mfix {
-	struct vm vm;
+	struct tvm vm;
 	struct mm_manager *m;
 	uint8_t *want;
 	long hp_orig;
@@ -177,7 +209,7 @@ static int mfix_setup(struct mfix *f, enum mm_backing b, const char *opts)
 		print_message("mm_create: %s\n", err);
 		return -1;
 	}
-	assert_int_equal(mmgr_create(&f->vm, opts, err, sizeof(err)), 0);
+	assert_int_equal(tvm_mgr_create(&f->vm, opts, err, sizeof(err)), 0);
 	f->m = f->vm.mgr;
 	f->want = malloc(RAM);
 	assert_non_null(f->want);
@@ -185,14 +217,14 @@ static int mfix_setup(struct mfix *f, enum mm_backing b, const char *opts)
 		fill_page(f->want + i * PG, i, 0);
 		memcpy(f->vm.mem.base + i * PG, f->want + i * PG, PG);
 	}
-	assert_int_equal(mmgr_start(&f->vm), 0);
+	assert_int_equal(mmgr_start(f->vm.mgr), 0);
 	return 0;
 }
 
 static void mfix_teardown(struct mfix *f)
 {
 	if (f->vm.mgr)
-		mmgr_destroy(&f->vm);
+		tvm_mgr_destroy(&f->vm);
 	if (f->vm.mem.base)
 		mm_destroy(&f->vm.mem);
 	free(f->want);
@@ -381,7 +413,7 @@ static void run_manager(enum mm_backing b)
 	assert_int_not_equal(f.want[victim * PG], 0);
 	assert_int_equal(rd.val, 0);
 	pthread_join(rt, NULL);
-	mmgr_destroy(&f.vm);
+	tvm_mgr_destroy(&f.vm);
 	mfix_teardown(&f);
 }
 
@@ -417,7 +449,7 @@ static void test_fault_around(void **state)
 	const uint64_t npg = 2048, bad = 205;
 	struct mm_config cfg = { .ram_size = npg * PG, .backing = MM_BACKING_ANON };
 	struct fillgen_mix mix;
-	struct vm vm;
+	struct tvm vm;
 	char err[256];
 
 	(void)state;
@@ -425,7 +457,7 @@ static void test_fault_around(void **state)
 	vm.vm_fd = vm.kvm_fd = -1;
 	atomic_store(&vm.state, VM_RUNNING);
 	assert_int_equal(mm_create(&vm.mem, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(mmgr_create(&vm, "cold-age=0,max-refault-rate=0,scan-period=60000",
+	assert_int_equal(tvm_mgr_create(&vm, "cold-age=0,max-refault-rate=0,scan-period=60000",
 				     err, sizeof(err)), 0);
 	assert_int_equal(fillgen_parse_mix("text:100", &mix), 0);
 	uint8_t *want = malloc(npg * PG);
@@ -434,7 +466,7 @@ static void test_fault_around(void **state)
 		fillgen_page(5, &mix, i, 0, (uint64_t *)(want + i * PG));
 		memcpy(vm.mem.base + i * PG, want + i * PG, PG);
 	}
-	assert_int_equal(mmgr_start(&vm), 0);
+	assert_int_equal(mmgr_start(vm.mgr), 0);
 	struct mm_manager *m = vm.mgr;
 
 	/* a sequential read: every byte right, several pages per fault */
@@ -475,14 +507,14 @@ static void test_fault_around(void **state)
 	assert_true(atomic_load(&rd.done));   /* released, with zeros */
 	assert_int_equal(rd.val, 0);
 	pthread_join(rt, NULL);
-	mmgr_destroy(&vm);
+	tvm_mgr_destroy(&vm);
 	mm_destroy(&vm.mem);
 	free(want);
 }
 
 static void test_options(void **state)
 {
-	struct vm vm;
+	struct tvm vm;
 	struct mm_config cfg = { .ram_size = 4 * MiB, .backing = MM_BACKING_ANON };
 	char err[256];
 
@@ -490,39 +522,39 @@ static void test_options(void **state)
 	memset(&vm, 0, sizeof(vm));
 	vm.vm_fd = -1;
 	assert_int_equal(mm_create(&vm.mem, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(mmgr_create(&vm, "policy=lru", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "policy=lru", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "clock"));
 	assert_null(vm.mgr);
-	assert_int_equal(mmgr_create(&vm, "zstd-level=99", err, sizeof(err)), -EINVAL);
-	assert_int_equal(mmgr_create(&vm, "cold-age=-1", err, sizeof(err)), -EINVAL);
-	assert_int_equal(mmgr_create(&vm, "bogus=1", err, sizeof(err)), -EINVAL);
-	assert_int_equal(mmgr_create(&vm, "zero", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "zstd-level=99", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "cold-age=-1", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "bogus=1", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "zero", err, sizeof(err)), -EINVAL);
 	/* no --mm: reclaim off, balloon tracking on */
-	assert_int_equal(mmgr_create(&vm, NULL, err, sizeof(err)), 0);
+	assert_int_equal(tvm_mgr_create(&vm, NULL, err, sizeof(err)), 0);
 	assert_false(vm.mgr->o.reclaim);
 	assert_null(mmgr_reclaim(vm.mgr, 0, err, sizeof(err)));
 	assert_non_null(strstr(err, "--mm"));
 	assert_int_equal(mmgr_give_up(vm.mgr, 0, 2 * MiB, MM_PAGE_BALLOONED), 0);
 	assert_int_equal(mmgr_page_state(vm.mgr, 4096), MM_PAGE_BALLOONED);
-	mmgr_destroy(&vm);
+	tvm_mgr_destroy(&vm);
 	/* ksm=on alone: KSM baseline, own reclaim off */
-	assert_int_equal(mmgr_create(&vm, "ksm=on", err, sizeof(err)), 0);
+	assert_int_equal(tvm_mgr_create(&vm, "ksm=on", err, sizeof(err)), 0);
 	assert_true(vm.mgr->o.ksm);
 	assert_false(vm.mgr->o.reclaim);
 	json_t *q = json_object();
 	mmgr_query(vm.mgr, q);
 	assert_non_null(json_object_get(q, "ksm"));
 	json_decref(q);
-	mmgr_destroy(&vm);
-	assert_int_equal(mmgr_create(&vm, "cold-age=5,policy=2q,zstd-level=3,compress=off", err, sizeof(err)), 0);
+	tvm_mgr_destroy(&vm);
+	assert_int_equal(tvm_mgr_create(&vm, "cold-age=5,policy=2q,zstd-level=3,compress=off", err, sizeof(err)), 0);
 	assert_true(vm.mgr->o.reclaim && vm.mgr->o.zero && vm.mgr->o.dedup && !vm.mgr->o.compress);
 	assert_int_equal(vm.mgr->o.zstd_level, 3);
-	mmgr_destroy(&vm);
+	tvm_mgr_destroy(&vm);
 	mm_destroy(&vm.mem);
 	/* ksm refuses shared memory */
 	cfg.backing = MM_BACKING_MEMFD;
 	assert_int_equal(mm_create(&vm.mem, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(mmgr_create(&vm, "ksm=on", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "ksm=on", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "anon"));
 	mm_destroy(&vm.mem);
 }

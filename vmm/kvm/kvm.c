@@ -112,20 +112,46 @@ int kvm_vm_init(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/* Memslot i holds RAM region i; this file is the only one that sets them. */
+static int kvm_set_slot(struct vm *vm, int i, uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)i,
+		.flags = flags,
+		.guest_phys_addr = vm->mem.regions[i].gpa,
+		.memory_size = vm->mem.regions[i].size,
+		.userspace_addr = (uint64_t)(uintptr_t)vm->mem.regions[i].hva,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+int kvm_vm_dirty_log(struct vm *vm, bool on)
+{
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		int ret = kvm_set_slot(vm, i, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int kvm_vm_dirty_fetch(struct vm *vm, int region, uint64_t *bitmap)
+{
+	struct kvm_dirty_log dl = { .slot = (uint32_t)region, .dirty_bitmap = bitmap };
+
+	if (region < 0 || region >= vm->mem.nr_regions)
+		return -EINVAL;
+	return ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &dl) < 0 ? -errno : 0;
+}
+
 int kvm_vm_set_memory(struct vm *vm, char *err, size_t errlen)
 {
 	int ret, i;
 
 	for (i = 0; i < vm->mem.nr_regions; i++) {
-		struct kvm_userspace_memory_region r = {
-			.slot = (uint32_t)i,
-			.guest_phys_addr = vm->mem.regions[i].gpa,
-			.memory_size = vm->mem.regions[i].size,
-			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.regions[i].hva,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot give guest RAM to KVM (slot %d): %s", i, strerror(errno));
+		if ((ret = kvm_set_slot(vm, i, 0))) {
+			snprintf(err, errlen, "cannot give guest RAM to KVM (slot %d): %s", i, strerror(-ret));
 			return ret;
 		}
 	}

@@ -105,6 +105,12 @@ int kvm_vm_init(struct vm *vm, char *err, size_t errlen);
 /* Gives vm->mem's RAM regions to KVM (one memslot per region, slot = region
  * index) and opens the VM's binary statistics. */
 int kvm_vm_set_memory(struct vm *vm, char *err, size_t errlen);
+/* Turns KVM's dirty logging of every RAM memslot on or off (the memory
+ * manager's scanner thread, through the machine's mm ops). */
+int kvm_vm_dirty_log(struct vm *vm, bool on);
+/* Takes and clears the dirty bitmap of RAM region `region` (one bit per
+ * 4 KiB page of that region; KVM write-protects the pages again). */
+int kvm_vm_dirty_fetch(struct vm *vm, int region, uint64_t *bitmap);
 /* Destroys the vCPUs and closes the VM and /dev/kvm. */
 void kvm_vm_close(struct vm *vm);
 
