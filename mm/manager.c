@@ -592,6 +592,8 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_real(obj, "cold-age", (double)atomic_load(&m->cold_age_ms) / 1000.0);
 	mm_set_real(obj, "refault-rate", m->ctrl.last_rate);
 	mm_set_u64(obj, "scan-passes", m->passes);
+	mm_set_u64(obj, "resident-target", atomic_load(&m->resident_target));
+	mm_set_u64(obj, "resident-target-passes", atomic_load(&m->target_passes));
 	mm_set_u64(obj, "uffd-registered-chunks", atomic_load(&m->nr_registered));
 	uint64_t meta = ps_metadata_bytes(&m->ps) + m->pol.meta_bytes;
 	mm_set_u64(obj, "metadata-bytes", meta);
@@ -601,6 +603,23 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 		mm_ksm_query(m, k);
 		json_object_set_new(obj, "ksm", k);
 	}
+}
+
+int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen)
+{
+	if (!m || !m->o.reclaim) {
+		snprintf(err, errlen, "reclaim is off: start minivmm with --mm to give it a resident target");
+		return -EOPNOTSUPP;
+	}
+	if (bytes > m->gm->ram_size) {
+		snprintf(err, errlen, "a resident target of %llu bytes is more than guest RAM (%llu): "
+			 "use 0 to clear it", (unsigned long long)bytes, (unsigned long long)m->gm->ram_size);
+		return -EINVAL;
+	}
+	atomic_store(&m->resident_target, bytes);
+	if (bytes)
+		mm_scanner_kick(m);
+	return 0;
 }
 
 json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen)

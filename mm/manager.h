@@ -95,8 +95,19 @@ void mmgr_query(struct mm_manager *m, json_t *obj);
  */
 json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
 
-/* QMP query-memory-manager and mm-reclaim on this manager (mm/qmp_mm.c). */
+/*
+ * Sets how much guest RAM may stay resident on the host (bytes; 0 clears):
+ * each scanner pass then evicts toward it, cold pages first, never pages
+ * written within the last scan period. minivmm-memd's cheapest lever before
+ * the balloon. -EOPNOTSUPP without reclaim (--mm), -EINVAL above guest RAM;
+ * err says which. Any thread; a new target starts a pass at once.
+ */
+int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
+
+/* QMP query-memory-manager, mm-reclaim and mm-set-resident-target on this
+ * manager (mm/qmp_mm.c). */
 json_t *mm_qmp_query(struct mm_manager *m, json_t *args, char *err, size_t errlen);
 json_t *mm_qmp_reclaim(struct mm_manager *m, json_t *args, char *err, size_t errlen);
+json_t *mm_qmp_set_resident_target(struct mm_manager *m, json_t *args, char *err, size_t errlen);
 
 #endif

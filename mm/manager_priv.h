@@ -85,6 +85,7 @@ struct mm_manager {
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
 	bool req_pending, req_done, stop;
+	bool kick;                       /* run a regular pass now (a new resident target) */
 	uint64_t req_bytes;
 	struct mm_reclaim_result req_res;
 	bool dirty_log, dirty_tried;
@@ -95,6 +96,8 @@ struct mm_manager {
 	uint64_t passes;
 	uint64_t last_ctrl_ns, last_ctrl_refaults;
 	_Atomic uint64_t cold_age_ms;    /* current threshold, for the query */
+	_Atomic uint64_t resident_target;   /* bytes of guest RAM resident wanted; 0: none */
+	_Atomic uint64_t target_passes;     /* passes that worked toward it */
 
 	/* figures */
 	_Atomic uint64_t refaults;               /* faults that restored evicted pages */
@@ -159,6 +162,8 @@ int mm_scanner_start(struct mm_manager *m);
 void mm_scanner_stop(struct mm_manager *m);
 /* Runs a forced pass on the scanner thread and waits for it. */
 int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_result *res);
+/* Runs a regular pass at once instead of at the next period. */
+void mm_scanner_kick(struct mm_manager *m);
 bool mm_page_is_zero(const void *page);
 
 /* ---- huge.c: whole-huge-page discards (hugetlb), chunk lock held ---- */

@@ -26,6 +26,7 @@
 #define MM_VICTIM_BATCH  512
 #define MM_LOCK_BATCH    64          /* pages per chunk-lock hold: bounds fault latency */
 #define MM_PASS_LIMIT    (64u << 20 >> MM_PAGE_SHIFT)   /* regular pass: at most 64 MiB */
+#define MM_TARGET_PASS_LIMIT (256u << 20 >> MM_PAGE_SHIFT) /* toward a resident target: 256 MiB a pass */
 
 bool mm_page_is_zero(const void *page)
 {
@@ -415,43 +416,15 @@ static void scan_unregister_empty(struct mm_manager *m)
 	}
 }
 
-static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct mm_reclaim_result *r)
+/*
+ * Evicts what the policy selects at cold_ticks (everything resident when
+ * force) until limit pages were selected or, with bytes, about that much
+ * host memory was freed in this pass.
+ */
+static void scan_evict_selected(struct mm_manager *m, unsigned cold_ticks, bool force, uint64_t limit,
+				uint64_t bytes, struct mm_reclaim_result *r)
 {
-	uint64_t t0 = now_ns(), c0 = mm_thread_cpu_ns(), selected = 0, limit;
-	unsigned cold_ticks;
-
-	memset(r, 0, sizeof(*r));
-	if (!m->dirty_tried) {
-		/*
-		 * Dirty logging makes KVM map the slots with 4 KiB pages, so it
-		 * starts with the first pass, once the guest ran: the 2 MiB
-		 * mappings it had until then are kept for the figures.
-		 */
-		uint64_t v;
-		if (m->ops.stat && !m->ops.stat(m->ops_opaque, "pages_2m", &v)) {
-			m->pages_2m_start = v;
-			m->have_pages_2m_start = true;
-		}
-		m->dirty_tried = true;
-		if (scan_dirty_init(m))
-			log_err("mm", "no memory for dirty bitmaps: writes are not tracked");
-	}
-	scan_observe(m, force);
-	scan_unregister_empty(m);
-
-	if (!force) {
-		uint64_t now = now_ns(), rf = atomic_load(&m->refaults);
-		if (m->last_ctrl_ns) {
-			double age = mm_ctrl_update(&m->ctrl, rf - m->last_ctrl_refaults,
-						    (double)(now - m->last_ctrl_ns) / 1e9);
-			atomic_store(&m->cold_age_ms, (uint64_t)(age * 1000));
-		}
-		m->last_ctrl_ns = now;
-		m->last_ctrl_refaults = rf;
-	}
-	double ticks = m->ctrl.cur_age * 1000.0 / m->o.scan_period_ms;
-	cold_ticks = ticks >= PS_AGE_MAX ? PS_AGE_MAX : (unsigned)(ticks + 0.999);
-	limit = force ? m->ps.nr_pages : MM_PASS_LIMIT;
+	uint64_t selected = 0;
 
 	while (selected < limit && !m->stop) {
 		size_t n = m->pol.ops->select(&m->pol, cold_ticks, force, m->victims, MM_VICTIM_BATCH);
@@ -480,9 +453,87 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 			}
 			i = j;
 		}
-		if (force && bytes && r->freed_bytes >= bytes)
+		if (bytes && r->freed_bytes >= bytes)
 			break;
 	}
+}
+
+/*
+ * The resident target (mmgr_set_resident_target): when guest RAM resident
+ * on the host is above it, evict cold pages first, then pages written ever
+ * more recently (halving the age threshold), but never pages written in the
+ * last scan period: a target is a wish, a working set is not evicted for it.
+ */
+static void scan_toward_target(struct mm_manager *m, unsigned cold_ticks, struct mm_reclaim_result *r)
+{
+	uint64_t target = atomic_load(&m->resident_target), res, excess;
+
+	if (!target)
+		return;
+	res = mm_resident_bytes(m->gm);
+	if (res <= target + r->freed_bytes)
+		return;
+	excess = res - target - r->freed_bytes;
+	uint64_t limit = excess >> MM_PAGE_SHIFT;
+	if (limit > MM_TARGET_PASS_LIMIT)
+		limit = MM_TARGET_PASS_LIMIT;
+	uint64_t goal = r->freed_bytes + excess;
+	atomic_fetch_add(&m->target_passes, 1);
+	for (unsigned t = cold_ticks; r->freed_bytes < goal && !m->stop; t /= 2) {
+		scan_evict_selected(m, t ? t : 1, false, limit, goal, r);
+		if (t <= 1)
+			break;
+	}
+}
+
+/* Starts dirty logging on the first pass, once the guest ran. */
+static void scan_first_pass(struct mm_manager *m)
+{
+	uint64_t v;
+
+	/* Dirty logging makes KVM map the slots with 4 KiB pages: the 2 MiB
+	 * mappings it had until then are kept for the figures. */
+	if (m->ops.stat && !m->ops.stat(m->ops_opaque, "pages_2m", &v)) {
+		m->pages_2m_start = v;
+		m->have_pages_2m_start = true;
+	}
+	m->dirty_tried = true;
+	if (scan_dirty_init(m))
+		log_err("mm", "no memory for dirty bitmaps: writes are not tracked");
+}
+
+/* Feeds the refault rate since the last regular pass to the cold-age controller. */
+static void scan_control(struct mm_manager *m)
+{
+	uint64_t now = now_ns(), rf = atomic_load(&m->refaults);
+
+	if (m->last_ctrl_ns) {
+		double age = mm_ctrl_update(&m->ctrl, rf - m->last_ctrl_refaults,
+					    (double)(now - m->last_ctrl_ns) / 1e9);
+		atomic_store(&m->cold_age_ms, (uint64_t)(age * 1000));
+	}
+	m->last_ctrl_ns = now;
+	m->last_ctrl_refaults = rf;
+}
+
+static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct mm_reclaim_result *r)
+{
+	uint64_t t0 = now_ns(), c0 = mm_thread_cpu_ns();
+	unsigned cold_ticks;
+
+	memset(r, 0, sizeof(*r));
+	if (!m->dirty_tried)
+		scan_first_pass(m);
+	scan_observe(m, force);
+	scan_unregister_empty(m);
+	if (!force)
+		scan_control(m);
+	double ticks = m->ctrl.cur_age * 1000.0 / m->o.scan_period_ms;
+	cold_ticks = ticks >= PS_AGE_MAX ? PS_AGE_MAX : (unsigned)(ticks + 0.999);
+
+	scan_evict_selected(m, cold_ticks, force, force ? m->ps.nr_pages : MM_PASS_LIMIT, force ? bytes : 0, r);
+	if (!force)
+		scan_toward_target(m, cold_ticks, r);
 	m->passes++;
 	r->seconds = (double)(now_ns() - t0) / 1e9;
 	r->cpu_seconds = (double)(mm_thread_cpu_ns() - c0) / 1e9;
@@ -507,7 +558,8 @@ static void *scan_thread(void *arg)
 			pthread_cond_broadcast(&m->req_cond);
 			continue;
 		}
-		if (now_ns() >= next) {
+		if (now_ns() >= next || m->kick) {
+			m->kick = false;
 			pthread_mutex_unlock(&m->req_lock);
 			scan_pass(m, false, 0, &r);
 			pthread_mutex_lock(&m->req_lock);
@@ -594,4 +646,12 @@ int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_r
 	pthread_cond_broadcast(&m->req_cond);
 	pthread_mutex_unlock(&m->req_lock);
 	return ret;
+}
+
+void mm_scanner_kick(struct mm_manager *m)
+{
+	pthread_mutex_lock(&m->req_lock);
+	m->kick = true;
+	pthread_cond_broadcast(&m->req_cond);
+	pthread_mutex_unlock(&m->req_lock);
 }

@@ -144,3 +144,9 @@ static json_t *qmp_cmd_mm_reclaim(struct vm *vm, json_t *args, char *err, size_t
 	return mm_qmp_reclaim(vm->mgr, args, err, errlen);
 }
 QMP_COMMAND("mm-reclaim", qmp_cmd_mm_reclaim)
+
+static json_t *qmp_cmd_mm_set_resident_target(struct vm *vm, json_t *args, char *err, size_t errlen)
+{
+	return mm_qmp_set_resident_target(vm->mgr, args, err, errlen);
+}
+QMP_COMMAND("mm-set-resident-target", qmp_cmd_mm_set_resident_target)
