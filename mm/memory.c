@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mm/mm.h"
+#include "vmm/lib/log.h"
 #include "vmm/lib/size.h"
 
 #define MM_4K   (4096ULL)
@@ -177,7 +178,7 @@ static int mm_populate(uint8_t *p, uint64_t size, uint64_t page)
 
 int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size_t errlen)
 {
-	char rs[32], ps[32];
+	char rs[32], ps[32], over_buf[32];
 	uint64_t size = cfg->ram_size, page = MM_4K, align;
 	int fd = -1, ret;
 	uint8_t *resv = MAP_FAILED, *base;
@@ -208,17 +209,31 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 		return -ENOMEM;
 	}
 	/*
-	 * The kernel's default overcommit heuristic refuses one private mapping
-	 * larger than RAM + swap; apply the same limit to shared backings (which
-	 * the kernel only charges on fault) so every backing fails early and alike.
+	 * More guest RAM than host RAM + swap is what an overcommit experiment
+	 * asks for: nothing is reserved until the guest touches it (private
+	 * memory is mapped MAP_NORESERVE, so the kernel's heuristic does not
+	 * refuse it). Only preallocating it cannot work.
 	 */
-	unsigned long overcommit = 0;
-	mm_read_ulong("/proc/sys/vm/overcommit_memory", &overcommit);
 	uint64_t host = mm_meminfo("MemTotal:") + mm_meminfo("SwapTotal:");
-	if (overcommit != 1 && host && size > host) {
-		snprintf(err, errlen, "guest RAM of %s is more than the host can map (RAM + swap is %s): "
-			 "use a smaller --mem", rs, size_format(host, SIZE_EXACT, ps, sizeof(ps)));
+	/* Its page-state table alone (0.2%) must fit comfortably in the host. */
+	if (host && size / 512 > host / 4) {
+		snprintf(err, errlen, "guest RAM of %s is more than the host can map (tracking it would take "
+			 "%s of host memory, RAM + swap is %s): use a smaller --mem", rs,
+			 size_format(size / 512, SIZE_EXACT, ps, sizeof(ps)),
+			 size_format(host, SIZE_EXACT, over_buf, sizeof(over_buf)));
 		return -ENOMEM;
+	}
+	if (host && size > host) {
+		if (cfg->prealloc) {
+			snprintf(err, errlen, "cannot preallocate %s of guest RAM: the host has %s of RAM + swap: "
+				 "drop --prealloc or use a smaller --mem", rs,
+				 size_format(host, SIZE_EXACT, ps, sizeof(ps)));
+			return -ENOMEM;
+		}
+		log_err("mm", "note: guest RAM of %s is more than host RAM + swap (%s): the VM is "
+			"overcommitted by %s; host memory is taken only as the guest touches it", rs,
+			size_format(host, SIZE_EXACT, ps, sizeof(ps)),
+			size_format(size - host, SIZE_EXACT, over_buf, sizeof(over_buf)));
 	}
 
 	switch (cfg->backing) {
@@ -271,7 +286,7 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 	}
 	base = (uint8_t *)(((uintptr_t)resv + align - 1) & ~(uintptr_t)(align - 1));
 
-	int flags = MAP_FIXED | (fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS);
+	int flags = MAP_FIXED | (fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	if (mmap(base, size, PROT_READ | PROT_WRITE, flags, fd, 0) == MAP_FAILED) {
 		ret = -errno;
 		if (ret == -ENOMEM)

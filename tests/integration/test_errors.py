@@ -192,3 +192,20 @@ def test_guest_triple_fault_dumps_registers():
     assert status == 66, (status, err)
     assert "triple fault" in err or "internal error" in err, err
     assert "rip 0000000000100000" in err and "cr3" in err, err
+
+
+def _host_bytes():
+    with open("/proc/meminfo") as f:
+        kv = dict(l.split(":", 1) for l in f)
+    return (int(kv["MemTotal"].split()[0]) + int(kv["SwapTotal"].split()[0])) * 1024
+
+
+def test_overcommitted_guest_starts_and_says_so():
+    # more guest RAM than host RAM + swap is what overcommit experiments want
+    gib = (_host_bytes() >> 30) + 6
+    status, out, err = run_vm(["--mem", "%dG" % gib], append="workload=fill size=32M", timeout=120)
+    check_sanitizers(err)
+    assert status == 0 and "fill: ok" in out, (status, out[-2000:], err)
+    assert "overcommitted by" in err and err.count("overcommitted") == 1, err
+    # preallocating it cannot work: refused with what to do
+    expect_error(["--mem", "%dG" % gib, "--prealloc"], "drop --prealloc", code=65)
