@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "mm/manager_priv.h"
+#include "vmm/lib/macros.h"
 #include "vmm/lib/opts.h"
 
 /* ---- small helpers shared by the manager's files ---- */
@@ -112,13 +113,96 @@ uint64_t mm_hist_pct(struct mm_hist *h, double pct)
 
 /* ---- options ---- */
 
+#define MM_KEYS "zero, compress, dedup, zstd-level, cold-age, policy, max-refault-rate, ksm, scan-period, threshold"
+
+/* The plain numeric --mm keys: range, and the error line saying what is accepted. */
+enum mm_num_field { MM_F_COLD, MM_F_REFAULT, MM_F_PERIOD, MM_F_THRESHOLD };
+static const struct {
+	const char *key;
+	double lo, hi;
+	enum mm_num_field field;
+	const char *accepted;    /* with "%s" for the value */
+} mm_num_keys[] = {
+	{ "cold-age", 0, 86400, MM_F_COLD, "--mm cold-age=%s: use seconds from 0 to 86400 (default 30)" },
+	{ "max-refault-rate", 0, 1e9, MM_F_REFAULT, "--mm max-refault-rate=%s: use refaults per second >= 0 "
+	  "(0 turns the adaptive controller off; default 100)" },
+	{ "scan-period", 10, 60000, MM_F_PERIOD, "--mm scan-period=%s: use milliseconds from 10 to 60000 "
+	  "(default 1000)" },
+	{ "threshold", 256, MM_STORE_PAGE, MM_F_THRESHOLD, "--mm threshold=%s: use the largest compressed "
+	  "size kept, 256 to 4096 bytes (default 3072)" },
+};
+
+static void mm_num_store(struct mm_opts *o, enum mm_num_field f, double d)
+{
+	switch (f) {
+	case MM_F_COLD: o->cold_age = d; break;
+	case MM_F_REFAULT: o->max_refault_rate = d; break;
+	case MM_F_PERIOD: o->scan_period_ms = (unsigned)d; break;
+	case MM_F_THRESHOLD: o->max_csize = (uint32_t)d; break;
+	}
+}
+
+/* One key=value. The on/off stages go to set[] (-1: not given) so that their
+ * defaults can depend on ksm, whatever the order. */
+static int mm_parse_one(struct mm_opts *o, const char *key, const char *val, int set[3], char *err,
+			size_t errlen)
+{
+	static const char *const stages[] = { "zero", "compress", "dedup" };
+	double d;
+	bool b;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(stages); i++) {
+		if (strcmp(key, stages[i]))
+			continue;
+		if (opts_bool(val, &b))
+			goto bad_bool;
+		set[i] = b;
+		return 0;
+	}
+	if (!strcmp(key, "ksm")) {
+		if (opts_bool(val, &o->ksm))
+			goto bad_bool;
+		return 0;
+	}
+	if (!strcmp(key, "policy")) {
+		o->policy = mm_policy_find(val);
+		if (o->policy)
+			return 0;
+		snprintf(err, errlen, "--mm policy=%s: unknown policy, use one of: " MM_POLICY_NAMES, val);
+		return -EINVAL;
+	}
+	if (!strcmp(key, "zstd-level")) {
+		if (opts_double(val, ZSTD_minCLevel(), ZSTD_maxCLevel(), &d) || d != (int)d) {
+			snprintf(err, errlen, "--mm zstd-level=%s: use an integer from %d to %d (default 1)",
+				 val, ZSTD_minCLevel(), ZSTD_maxCLevel());
+			return -EINVAL;
+		}
+		o->zstd_level = (int)d;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(mm_num_keys); i++) {
+		if (strcmp(key, mm_num_keys[i].key))
+			continue;
+		if (opts_double(val, mm_num_keys[i].lo, mm_num_keys[i].hi, &d)) {
+			snprintf(err, errlen, mm_num_keys[i].accepted, val);
+			return -EINVAL;
+		}
+		mm_num_store(o, mm_num_keys[i].field, d);
+		return 0;
+	}
+	snprintf(err, errlen, "--mm: unknown option '%s' (keys: " MM_KEYS ")", key);
+	return -EINVAL;
+bad_bool:
+	snprintf(err, errlen, "--mm %s=%s: use on or off", key, val);
+	return -EINVAL;
+}
+
 static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t errlen)
 {
-	int set_zero = -1, set_compress = -1, set_dedup = -1;
+	int set[3] = { -1, -1, -1 };   /* zero, compress, dedup */
 	struct opts_iter it;
-	char *tok, *val;
+	char *key, *val;
 	int ret = 0;
-	double d;
 
 	memset(o, 0, sizeof(*o));
 	o->zstd_level = 1;
@@ -129,82 +213,14 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 	o->policy = &mm_policy_clock;
 	if (!opts)
 		return 0;
-
 	if (opts_begin(&it, opts))
 		return -ENOMEM;
-	while (opts_next(&it, &tok, &val)) {
-		bool b;
-
+	while (!ret && opts_next(&it, &key, &val)) {
 		if (!val) {
-			snprintf(err, errlen, "--mm: '%s' is not KEY=VALUE (keys: zero, compress, dedup, "
-				 "zstd-level, cold-age, policy, max-refault-rate, ksm, scan-period, threshold)", tok);
+			snprintf(err, errlen, "--mm: '%s' is not KEY=VALUE (keys: " MM_KEYS ")", key);
 			ret = -EINVAL;
-			break;
-		}
-		if (!strcmp(tok, "zero") || !strcmp(tok, "compress") || !strcmp(tok, "dedup") ||
-		    !strcmp(tok, "ksm")) {
-			if (opts_bool(val, &b)) {
-				snprintf(err, errlen, "--mm %s=%s: use on or off", tok, val);
-				ret = -EINVAL;
-				break;
-			}
-			if (!strcmp(tok, "zero"))
-				set_zero = b;
-			else if (!strcmp(tok, "compress"))
-				set_compress = b;
-			else if (!strcmp(tok, "dedup"))
-				set_dedup = b;
-			else
-				o->ksm = b;
-		} else if (!strcmp(tok, "zstd-level")) {
-			if (opts_double(val, ZSTD_minCLevel(), ZSTD_maxCLevel(), &d) || d != (int)d) {
-				snprintf(err, errlen, "--mm zstd-level=%s: use an integer from %d to %d (default 1)",
-					 val, ZSTD_minCLevel(), ZSTD_maxCLevel());
-				ret = -EINVAL;
-				break;
-			}
-			o->zstd_level = (int)d;
-		} else if (!strcmp(tok, "cold-age")) {
-			if (opts_double(val, 0, 86400, &o->cold_age)) {
-				snprintf(err, errlen, "--mm cold-age=%s: use seconds from 0 to 86400 (default 30)", val);
-				ret = -EINVAL;
-				break;
-			}
-		} else if (!strcmp(tok, "max-refault-rate")) {
-			if (opts_double(val, 0, 1e9, &o->max_refault_rate)) {
-				snprintf(err, errlen, "--mm max-refault-rate=%s: use refaults per second >= 0 "
-					 "(0 turns the adaptive controller off; default 100)", val);
-				ret = -EINVAL;
-				break;
-			}
-		} else if (!strcmp(tok, "scan-period")) {
-			if (opts_double(val, 10, 60000, &d)) {
-				snprintf(err, errlen, "--mm scan-period=%s: use milliseconds from 10 to 60000 "
-					 "(default 1000)", val);
-				ret = -EINVAL;
-				break;
-			}
-			o->scan_period_ms = (unsigned)d;
-		} else if (!strcmp(tok, "threshold")) {
-			if (opts_double(val, 256, MM_STORE_PAGE, &d)) {
-				snprintf(err, errlen, "--mm threshold=%s: use the largest compressed size kept, "
-					 "256 to 4096 bytes (default 3072)", val);
-				ret = -EINVAL;
-				break;
-			}
-			o->max_csize = (uint32_t)d;
-		} else if (!strcmp(tok, "policy")) {
-			o->policy = mm_policy_find(val);
-			if (!o->policy) {
-				snprintf(err, errlen, "--mm policy=%s: unknown policy, use one of: " MM_POLICY_NAMES, val);
-				ret = -EINVAL;
-				break;
-			}
 		} else {
-			snprintf(err, errlen, "--mm: unknown option '%s' (keys: zero, compress, dedup, zstd-level, "
-				 "cold-age, policy, max-refault-rate, ksm, scan-period, threshold)", tok);
-			ret = -EINVAL;
-			break;
+			ret = mm_parse_one(o, key, val, set, err, errlen);
 		}
 	}
 	opts_end(&it);
@@ -212,9 +228,9 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 		return ret;
 	/* KSM alone is the kernel baseline: minivmm's own reclaim stays off unless asked for. */
 	bool dflt = !o->ksm;
-	o->zero = set_zero < 0 ? dflt : set_zero;
-	o->compress = set_compress < 0 ? dflt : set_compress;
-	o->dedup = set_dedup < 0 ? dflt : set_dedup;
+	o->zero = set[0] < 0 ? dflt : set[0];
+	o->compress = set[1] < 0 ? dflt : set[1];
+	o->dedup = set[2] < 0 ? dflt : set[2];
 	o->reclaim = o->zero || o->compress || o->dedup;
 	return 0;
 }

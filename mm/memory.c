@@ -176,116 +176,99 @@ static int mm_populate(uint8_t *p, uint64_t size, uint64_t page)
 	return 0;
 }
 
-int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size_t errlen)
+/* Refuses sizes that cannot work; says once when the guest is overcommitted. */
+static int mm_check_size(const struct mm_config *cfg, const char *rs, char *err, size_t errlen)
 {
-	char rs[32], ps[32], over_buf[32];
-	uint64_t size = cfg->ram_size, page = MM_4K, align;
-	int fd = -1, ret;
-	uint8_t *resv = MAP_FAILED, *base;
-	const char *why;
+	char a[32], b[32];
+	uint64_t size = cfg->ram_size;
 
-	memset(gm, 0, sizeof(*gm));
-	gm->fd = -1;
-	if (!err || !errlen) {
-		static char dummy[8];
-		err = dummy;
-		errlen = sizeof(dummy);
-	}
-	err[0] = '\0';
-	size_format(size, SIZE_EXACT, rs, sizeof(rs));
-
-	if ((unsigned)cfg->backing > MM_BACKING_HUGETLB) {
-		snprintf(err, errlen, "unknown memory backing %d: use anon, thp, memfd or hugetlb",
-			 (int)cfg->backing);
-		return -EINVAL;
-	}
 	if (size == 0 || size % MM_4K) {
 		snprintf(err, errlen, "guest RAM size %s is not a positive multiple of 4 KiB", rs);
 		return -EINVAL;
 	}
 	if (size > MM_MAX_RAM) {
 		snprintf(err, errlen, "guest RAM of %s is more than the host can map (at most %s): "
-			 "use a smaller --mem", rs, size_format(MM_MAX_RAM, SIZE_EXACT, ps, sizeof(ps)));
+			 "use a smaller --mem", rs, size_format(MM_MAX_RAM, SIZE_EXACT, a, sizeof(a)));
 		return -ENOMEM;
 	}
 	/*
 	 * More guest RAM than host RAM + swap is what an overcommit experiment
 	 * asks for: nothing is reserved until the guest touches it (private
 	 * memory is mapped MAP_NORESERVE, so the kernel's heuristic does not
-	 * refuse it). Only preallocating it cannot work.
+	 * refuse it). Only preallocating it cannot work, and its page-state
+	 * table alone (0.2%) must fit comfortably in the host.
 	 */
 	uint64_t host = mm_meminfo("MemTotal:") + mm_meminfo("SwapTotal:");
-	/* Its page-state table alone (0.2%) must fit comfortably in the host. */
 	if (host && size / 512 > host / 4) {
 		snprintf(err, errlen, "guest RAM of %s is more than the host can map (tracking it would take "
 			 "%s of host memory, RAM + swap is %s): use a smaller --mem", rs,
-			 size_format(size / 512, SIZE_EXACT, ps, sizeof(ps)),
-			 size_format(host, SIZE_EXACT, over_buf, sizeof(over_buf)));
+			 size_format(size / 512, SIZE_EXACT, a, sizeof(a)), size_format(host, SIZE_EXACT, b, sizeof(b)));
 		return -ENOMEM;
 	}
-	if (host && size > host) {
-		if (cfg->prealloc) {
-			snprintf(err, errlen, "cannot preallocate %s of guest RAM: the host has %s of RAM + swap: "
-				 "drop --prealloc or use a smaller --mem", rs,
-				 size_format(host, SIZE_EXACT, ps, sizeof(ps)));
-			return -ENOMEM;
-		}
+	if (host && size > host && cfg->prealloc) {
+		snprintf(err, errlen, "cannot preallocate %s of guest RAM: the host has %s of RAM + swap: "
+			 "drop --prealloc or use a smaller --mem", rs, size_format(host, SIZE_EXACT, a, sizeof(a)));
+		return -ENOMEM;
+	}
+	if (host && size > host)
 		log_err("mm", "note: guest RAM of %s is more than host RAM + swap (%s): the VM is "
 			"overcommitted by %s; host memory is taken only as the guest touches it", rs,
-			size_format(host, SIZE_EXACT, ps, sizeof(ps)),
-			size_format(size - host, SIZE_EXACT, over_buf, sizeof(over_buf)));
-	}
+			size_format(host, SIZE_EXACT, a, sizeof(a)), size_format(size - host, SIZE_EXACT, b, sizeof(b)));
+	return 0;
+}
 
-	switch (cfg->backing) {
-	case MM_BACKING_THP:
-		page = MM_2M;
-		break;
-	case MM_BACKING_HUGETLB:
-		ret = mm_check_hugetlb(cfg, err, errlen);
-		if (ret)
-			return ret;
-		page = cfg->hugepage_size;
-		break;
-	default:
-		break;
-	}
-	/* At least 2 MiB so KVM may use large mappings whenever the host has them. */
-	align = page > MM_2M ? page : MM_2M;
+/* The memfd behind a shared or hugetlb backing, sized; -1 in *fd for private memory. */
+static int mm_open_backing(const struct mm_config *cfg, uint64_t page, const char *rs, int *fd,
+			   char *err, size_t errlen)
+{
+	unsigned flags = MFD_CLOEXEC;
+	int ret;
 
-	if (cfg->backing == MM_BACKING_MEMFD || cfg->backing == MM_BACKING_HUGETLB) {
-		unsigned flags = MFD_CLOEXEC;
-		if (cfg->backing == MM_BACKING_HUGETLB)
-			flags |= MFD_HUGETLB | (page == MM_1G ? MFD_HUGE_1GB : MFD_HUGE_2MB);
-		fd = memfd_create("minivmm-guest-ram", flags);
-		if (fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot create the %s memfd for guest RAM: %s",
-				 mm_backing_name(cfg->backing), strerror(-ret));
-			return ret;
-		}
-		if (ftruncate(fd, (off_t)size) < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot size the %s memfd to %s: %s",
-				 mm_backing_name(cfg->backing), rs, strerror(-ret));
-			goto fail;
-		}
+	*fd = -1;
+	if (cfg->backing != MM_BACKING_MEMFD && cfg->backing != MM_BACKING_HUGETLB)
+		return 0;
+	if (cfg->backing == MM_BACKING_HUGETLB)
+		flags |= MFD_HUGETLB | (page == MM_1G ? MFD_HUGE_1GB : MFD_HUGE_2MB);
+	*fd = memfd_create("minivmm-guest-ram", flags);
+	if (*fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the %s memfd for guest RAM: %s",
+			 mm_backing_name(cfg->backing), strerror(-ret));
+		return ret;
 	}
+	if (ftruncate(*fd, (off_t)cfg->ram_size) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot size the %s memfd to %s: %s",
+			 mm_backing_name(cfg->backing), rs, strerror(-ret));
+		close(*fd);
+		*fd = -1;
+		return ret;
+	}
+	return 0;
+}
 
-	/*
-	 * Reserve address space with slack, then place the real mapping on an
-	 * aligned address inside it and give back the ends: mmap alone only
-	 * guarantees 4 KiB alignment, and KVM maps a 2 MiB / 1 GiB page only
-	 * when host address and guest-physical address agree modulo its size.
-	 */
+/*
+ * Maps size bytes of the backing at an address aligned to align: reserve
+ * address space with slack, place the real mapping on an aligned address
+ * inside it and give back the ends. mmap alone only guarantees 4 KiB
+ * alignment, and KVM maps a 2 MiB / 1 GiB page only when host address and
+ * guest-physical address agree modulo its size.
+ */
+static int mm_map_aligned(const struct mm_config *cfg, int fd, uint64_t align, const char *rs,
+			  uint8_t **out, char *err, size_t errlen)
+{
+	uint64_t size = cfg->ram_size;
+	uint8_t *resv, *base;
+	int ret;
+
 	resv = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (resv == MAP_FAILED) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot reserve %s of address space for guest RAM: %s: use a smaller --mem",
 			 rs, strerror(-ret));
-		goto fail;
+		return ret;
 	}
 	base = (uint8_t *)(((uintptr_t)resv + align - 1) & ~(uintptr_t)(align - 1));
-
 	int flags = MAP_FIXED | (fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 	if (mmap(base, size, PROT_READ | PROT_WRITE, flags, fd, 0) == MAP_FAILED) {
 		ret = -errno;
@@ -295,25 +278,27 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 		else
 			snprintf(err, errlen, "cannot map %s of %s guest RAM: %s", rs,
 				 mm_backing_name(cfg->backing), strerror(-ret));
-		goto fail;
+		munmap(resv, size + align);
+		return ret;
 	}
 	if (base > resv)
 		munmap(resv, (size_t)(base - resv));
 	if (base + size < resv + size + align)
 		munmap(base + size, (size_t)(resv + size + align - (base + size)));
-	resv = MAP_FAILED;
+	*out = base;
+	return 0;
+}
 
-	gm->backing = cfg->backing;
-	gm->ram_size = size;
-	gm->page_size = page;
-	gm->fd = fd;
-	gm->base = base;
+/* Page-size advice and preallocation on the fresh mapping. */
+static int mm_prepare(const struct mm_config *cfg, uint8_t *base, uint64_t page, const char *rs,
+		      char *err, size_t errlen)
+{
+	uint64_t size = cfg->ram_size;
+	const char *why = NULL;
+	int ret;
 
-	/*
-	 * Distinct VMA flags also keep the kernel from merging guest RAM with a
-	 * neighbouring anonymous mapping, which would blur residency figures.
-	 */
-	why = NULL;
+	/* Distinct VMA flags also keep the kernel from merging guest RAM with a
+	 * neighbouring anonymous mapping, which would blur residency figures. */
 	if (cfg->backing == MM_BACKING_THP) {
 		if (madvise(base, size, MADV_HUGEPAGE) < 0)
 			why = "madvise(MADV_HUGEPAGE)";
@@ -326,49 +311,96 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 		ret = -errno;
 		snprintf(err, errlen, "%s on %s backing failed: %s (is transparent huge page support "
 			 "built into the host kernel?)", why, mm_backing_name(cfg->backing), strerror(-ret));
-		goto fail_mapped;
+		return ret;
 	}
 	/* Guest RAM has no place in a VMM core dump. */
 	madvise(base, size, MADV_DONTDUMP);
-
 	if (cfg->prealloc) {
 		ret = mm_populate(base, size, page);
 		if (ret) {
 			snprintf(err, errlen, "cannot preallocate %s of %s guest RAM: %s: free host memory "
 				 "or drop --prealloc", rs, mm_backing_name(cfg->backing), strerror(-ret));
-			goto fail_mapped;
+			return ret;
 		}
 	}
+	return 0;
+}
 
-	gm->host_written = calloc((size / MM_HOST_PAGE + 63) / 64, sizeof(*gm->host_written));
-	if (!gm->host_written) {
-		snprintf(err, errlen, "out of memory for the write bitmap of %s guest RAM", rs);
-		ret = -ENOMEM;
-		goto fail_mapped;
-	}
+/* Low RAM at GPA 0 up to the hole, the rest from 4 GiB on. */
+static void mm_set_regions(struct guest_mem *gm)
+{
+	uint64_t size = gm->ram_size, low = size < MINIVMM_LOWMEM_MAX ? size : MINIVMM_LOWMEM_MAX;
 
-	/* Low RAM at GPA 0 up to the hole, the rest from 4 GiB on. */
-	uint64_t low = size < MINIVMM_LOWMEM_MAX ? size : MINIVMM_LOWMEM_MAX;
-	gm->regions[0] = (struct mm_region){ .gpa = 0, .size = low, .hva = base, .offset = 0 };
+	gm->regions[0] = (struct mm_region){ .gpa = 0, .size = low, .hva = gm->base, .offset = 0 };
 	gm->nr_regions = 1;
 	if (size > low) {
 		gm->regions[1] = (struct mm_region){
-			.gpa = MINIVMM_HIGHMEM_BASE, .size = size - low, .hva = base + low, .offset = low,
+			.gpa = MINIVMM_HIGHMEM_BASE, .size = size - low, .hva = gm->base + low, .offset = low,
 		};
 		gm->nr_regions = 2;
 	}
-	return 0;
+}
 
-fail_mapped:
-	munmap(base, size);
-	gm->base = NULL;
+int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size_t errlen)
+{
+	char rs[32];
+	uint64_t size = cfg->ram_size, page = MM_4K;
+	uint8_t *base = NULL;
+	int fd = -1, ret;
+
+	memset(gm, 0, sizeof(*gm));
 	gm->fd = -1;
-fail:
-	if (resv != MAP_FAILED)
-		munmap(resv, size + align);
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	if (!err || !errlen) {
+		static char dummy[8];
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	size_format(size, SIZE_EXACT, rs, sizeof(rs));
+	if ((unsigned)cfg->backing > MM_BACKING_HUGETLB) {
+		snprintf(err, errlen, "unknown memory backing %d: use anon, thp, memfd or hugetlb",
+			 (int)cfg->backing);
+		return -EINVAL;
+	}
+	ret = mm_check_size(cfg, rs, err, errlen);
+	if (ret)
+		return ret;
+	if (cfg->backing == MM_BACKING_THP) {
+		page = MM_2M;
+	} else if (cfg->backing == MM_BACKING_HUGETLB) {
+		ret = mm_check_hugetlb(cfg, err, errlen);
+		if (ret)
+			return ret;
+		page = cfg->hugepage_size;
+	}
+	ret = mm_open_backing(cfg, page, rs, &fd, err, errlen);
+	if (ret)
+		return ret;
+	/* At least 2 MiB so KVM may use large mappings whenever the host has them. */
+	ret = mm_map_aligned(cfg, fd, page > MM_2M ? page : MM_2M, rs, &base, err, errlen);
+	if (!ret)
+		ret = mm_prepare(cfg, base, page, rs, err, errlen);
+	if (!ret) {
+		gm->host_written = calloc((size / MM_HOST_PAGE + 63) / 64, sizeof(*gm->host_written));
+		if (!gm->host_written) {
+			snprintf(err, errlen, "out of memory for the write bitmap of %s guest RAM", rs);
+			ret = -ENOMEM;
+		}
+	}
+	if (ret) {
+		if (base)
+			munmap(base, size);
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	gm->backing = cfg->backing;
+	gm->ram_size = size;
+	gm->page_size = page;
+	gm->fd = fd;
+	gm->base = base;
+	mm_set_regions(gm);
+	return 0;
 }
 
 void mm_destroy(struct guest_mem *gm)

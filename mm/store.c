@@ -233,98 +233,127 @@ static uint32_t store_alloc_id(struct mm_store *s)
 	return id;
 }
 
+/* Counts the put; the id of an entry holding exactly these bytes (a new
+ * reference) when dedup is on, or 0. */
+static uint32_t store_find_dup(struct mm_store *s, const void *page, uint64_t h)
+{
+	uint8_t tmp[MM_STORE_PAGE];
+
+	pthread_mutex_lock(&s->lock);
+	s->st.puts++;
+	for (uint32_t id = s->cfg.dedup ? s->buckets[h & (s->nr_buckets - 1)] : 0; id;
+	     id = store_ent(s, id)->next) {
+		struct store_ent *e = store_ent(s, id);
+		if (e->hash != h)
+			continue;
+		/* Same hash: prove it on the bytes before sharing. */
+		if (store_decode(e, tmp) == 0 && memcmp(tmp, page, MM_STORE_PAGE) == 0) {
+			e->refs++;
+			s->st.refs++;
+			s->st.dedup_hits++;
+			pthread_mutex_unlock(&s->lock);
+			return id;
+		}
+		s->st.hash_collisions++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Compresses page into buf; *csize is MM_STORE_PAGE when it stays raw. */
+static int store_compress(struct mm_store *s, const void *page, uint8_t *buf, size_t cap, size_t *csize)
+{
+	uint64_t t0 = store_now();
+
+	*csize = MM_STORE_PAGE;
+	if (!s->cfg.compress)
+		return 0;
+	pthread_mutex_lock(&s->cctx_lock);
+	size_t n = ZSTD_compress2(s->cctx, buf, cap, page, MM_STORE_PAGE);
+	pthread_mutex_unlock(&s->cctx_lock);
+	if (ZSTD_isError(n))
+		return -EIO;
+	__atomic_add_fetch(&s->st.compress_ns, store_now() - t0, __ATOMIC_RELAXED);
+	if (n <= s->cfg.max_csize)
+		*csize = n;
+	else
+		__atomic_add_fetch(&s->st.incompressible, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * A raw copy (incompressible content, or compression off) saves nothing by
+ * itself: keep one only when another page offered the same hash before (a
+ * likely duplicate: later copies then share it for free). The same page
+ * offered again after its skip period is no duplicate of itself.
+ */
+static bool store_raw_pays(struct mm_store *s, uint64_t h, uint64_t owner)
+{
+	bool pays;
+
+	if (!s->hints)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	struct store_hint *slot = &s->hints[h & (HINT_SLOTS - 1)];
+	pays = slot->owner && slot->hash == h && slot->owner != owner;
+	slot->hash = h;
+	slot->owner = owner;
+	pthread_mutex_unlock(&s->lock);
+	return pays;
+}
+
+/* Adds a new entry owning data; its id, 0 when out of ids. */
+static uint32_t store_insert(struct mm_store *s, uint64_t h, uint8_t *data, size_t csize, bool raw)
+{
+	pthread_mutex_lock(&s->lock);
+	uint32_t id = store_alloc_id(s);
+	if (id) {
+		struct store_ent *e = store_ent(s, id);
+		uint32_t b = (uint32_t)(h & (s->nr_buckets - 1));
+		e->hash = h;
+		e->data = data;
+		e->csize = (uint16_t)csize;
+		e->raw = raw;
+		e->refs = 1;
+		e->next = s->buckets[b];
+		s->buckets[b] = id;
+		s->st.entries++;
+		s->st.refs++;
+		s->st.stored_bytes += csize;
+		store_grow_index(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return id;
+}
+
 int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allow_raw, uint32_t *handle,
 		 bool *dedup)
 {
-	uint64_t h = s->hash(page), t0;
-	uint8_t buf[ZSTD_COMPRESSBOUND(MM_STORE_PAGE)], tmp[MM_STORE_PAGE];
-	const uint8_t *src = page;
-	size_t csize = MM_STORE_PAGE;
-	bool raw = true;
-	uint32_t id;
+	uint64_t h = s->hash(page);
+	uint8_t buf[ZSTD_COMPRESSBOUND(MM_STORE_PAGE)];
+	size_t csize;
+	int ret;
 
 	*dedup = false;
-	pthread_mutex_lock(&s->lock);
-	s->st.puts++;
-	if (s->cfg.dedup) {
-		for (id = s->buckets[h & (s->nr_buckets - 1)]; id; id = store_ent(s, id)->next) {
-			struct store_ent *e = store_ent(s, id);
-			if (e->hash != h)
-				continue;
-			/* Same hash: prove it on the bytes before sharing. */
-			if (store_decode(e, tmp) == 0 && memcmp(tmp, page, MM_STORE_PAGE) == 0) {
-				e->refs++;
-				s->st.refs++;
-				s->st.dedup_hits++;
-				pthread_mutex_unlock(&s->lock);
-				*handle = id;
-				*dedup = true;
-				return 0;
-			}
-			s->st.hash_collisions++;
-		}
+	if ((*handle = store_find_dup(s, page, h))) {
+		*dedup = true;
+		return 0;
 	}
-	pthread_mutex_unlock(&s->lock);
-
-	if (s->cfg.compress) {
-		t0 = store_now();
-		pthread_mutex_lock(&s->cctx_lock);
-		csize = ZSTD_compress2(s->cctx, buf, sizeof(buf), page, MM_STORE_PAGE);
-		pthread_mutex_unlock(&s->cctx_lock);
-		if (ZSTD_isError(csize))
-			return -EIO;
-		__atomic_add_fetch(&s->st.compress_ns, store_now() - t0, __ATOMIC_RELAXED);
-		if (csize <= s->cfg.max_csize) {
-			src = buf;
-			raw = false;
-		} else {
-			__atomic_add_fetch(&s->st.incompressible, 1, __ATOMIC_RELAXED);
-			csize = MM_STORE_PAGE;
-		}
-	}
-	/*
-	 * A raw copy (incompressible content, or compression off) saves nothing
-	 * by itself: keep one only when that can pay: a huge page going whole,
-	 * or a second page with the same hash (likely a duplicate: later copies
-	 * then share it for free).
-	 */
-	if (raw && !allow_raw && s->hints) {
-		pthread_mutex_lock(&s->lock);
-		struct store_hint *slot = &s->hints[h & (HINT_SLOTS - 1)];
-		allow_raw = slot->owner && slot->hash == h && slot->owner != owner;
-		slot->hash = h;
-		slot->owner = owner;
-		pthread_mutex_unlock(&s->lock);
-	}
-	if (raw && !allow_raw)
+	ret = store_compress(s, page, buf, sizeof(buf), &csize);
+	if (ret)
+		return ret;
+	bool raw = csize == MM_STORE_PAGE;
+	if (raw && !allow_raw && !store_raw_pays(s, h, owner))
 		return -E2BIG;
 	uint8_t *data = malloc(csize);
 	if (!data)
 		return -ENOMEM;
-	memcpy(data, src, csize);
-
-	pthread_mutex_lock(&s->lock);
-	id = store_alloc_id(s);
-	if (!id) {
-		pthread_mutex_unlock(&s->lock);
+	memcpy(data, raw ? page : buf, csize);
+	*handle = store_insert(s, h, data, csize, raw);
+	if (!*handle) {
 		free(data);
 		return -ENOMEM;
 	}
-	struct store_ent *e = store_ent(s, id);
-	uint32_t b = (uint32_t)(h & (s->nr_buckets - 1));
-	e->hash = h;
-	e->data = data;
-	e->csize = (uint16_t)csize;
-	e->raw = raw;
-	e->refs = 1;
-	e->next = s->buckets[b];
-	s->buckets[b] = id;
-	s->st.entries++;
-	s->st.refs++;
-	s->st.stored_bytes += csize;
-	store_grow_index(s);
-	pthread_mutex_unlock(&s->lock);
-	*handle = id;
 	return 0;
 }
 
