@@ -237,6 +237,35 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 
 /* ---- lifecycle ---- */
 
+/* The store and userfaultfd that reclaim needs (and hugetlb, see huge.c). */
+static int mm_setup_reclaim(struct mm_manager *m, char *err, size_t errlen)
+{
+	if (m->o.reclaim) {
+		struct mm_store_config sc = {
+			.compress = m->o.compress, .dedup = m->o.dedup,
+			.level = m->o.zstd_level, .max_csize = m->o.max_csize,
+		};
+		m->store = mm_store_new(&sc);
+		if (!m->store) {
+			snprintf(err, errlen, "memory manager: cannot create the page store (zstd)");
+			return -ENOMEM;
+		}
+		return mm_uffd_open(m, err, errlen);
+	}
+	if (m->hugetlb) {
+		/*
+		 * Huge pages whose pieces the guest gives up one by one are freed
+		 * only after a check under write protection (huge.c), which needs
+		 * userfaultfd even without reclaim. Without it such pages stay.
+		 */
+		char uerr[256];
+		if (mm_uffd_open(m, uerr, sizeof(uerr)))
+			log_info("mm", "hugetlb: %s; huge pages the guest gives up piecemeal stay "
+				 "resident", uerr);
+	}
+	return 0;
+}
+
 int mmgr_create(struct guest_mem *gm, const struct mm_vm_ops *ops, void *opaque, const char *opts,
 		struct mm_manager **out, char *err, size_t errlen)
 {
@@ -287,31 +316,9 @@ int mmgr_create(struct guest_mem *gm, const struct mm_vm_ops *ops, void *opaque,
 		if (ret)
 			goto fail;
 	}
-	if (m->o.reclaim) {
-		struct mm_store_config sc = {
-			.compress = m->o.compress, .dedup = m->o.dedup,
-			.level = m->o.zstd_level, .max_csize = m->o.max_csize,
-		};
-		m->store = mm_store_new(&sc);
-		if (!m->store) {
-			snprintf(err, errlen, "memory manager: cannot create the page store (zstd)");
-			ret = -ENOMEM;
-			goto fail;
-		}
-		ret = mm_uffd_open(m, err, errlen);
-		if (ret)
-			goto fail;
-	} else if (m->hugetlb) {
-		/*
-		 * Huge pages whose pieces the guest gives up one by one are freed
-		 * only after a check under write protection (huge.c), which needs
-		 * userfaultfd even without reclaim. Without it such pages stay.
-		 */
-		char uerr[256];
-		if (mm_uffd_open(m, uerr, sizeof(uerr)))
-			log_info("mm", "hugetlb: %s; huge pages the guest gives up piecemeal stay "
-				 "resident", uerr);
-	}
+	ret = mm_setup_reclaim(m, err, errlen);
+	if (ret)
+		goto fail;
 	log_info("mm", "manager: reclaim %s (zero=%s compress=%s dedup=%s zstd-level=%d cold-age=%gs "
 		 "policy=%s max-refault-rate=%g scan-period=%ums), ksm %s, table %llu KiB",
 		 m->o.reclaim ? "on" : "off", m->o.zero ? "on" : "off", m->o.compress ? "on" : "off",

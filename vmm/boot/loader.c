@@ -69,72 +69,88 @@ static bool range_in(uint64_t off, uint64_t size, uint64_t total)
 	return off <= total && size <= total - off;
 }
 
+/* The ELF header: a static x86-64 executable whose program headers lie in the file. */
+static int elf_check_header(const Elf64_Ehdr *eh, size_t len, char *err, size_t errlen)
+{
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
+		snprintf(err, errlen, "guest image is not an ELF file (build it with 'make', or pass build/guest.img)");
+		return -ENOEXEC;
+	}
+	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh->e_machine != EM_X86_64) {
+		snprintf(err, errlen, "guest image is not a 64-bit little-endian x86-64 ELF file");
+		return -ENOEXEC;
+	}
+	if (eh->e_type != ET_EXEC) {
+		snprintf(err, errlen, "guest image is not a static executable (ELF type %u)", eh->e_type);
+		return -ENOEXEC;
+	}
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
+	    !range_in(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), len)) {
+		snprintf(err, errlen, "guest image is truncated or corrupt: program headers lie outside the file");
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+/* Copies one PT_LOAD segment (number i) into guest RAM after checking it. */
+static int elf_load_segment(struct guest_mem *gm, const uint8_t *buf, size_t len, int i,
+			    const Elf64_Phdr *ph, char *err, size_t errlen)
+{
+	if (ph->p_filesz > ph->p_memsz || !range_in(ph->p_offset, ph->p_filesz, len)) {
+		snprintf(err, errlen, "guest image is truncated or corrupt: segment %d "
+			 "(file offset 0x%llx, %llu bytes) lies outside the file", i,
+			 (unsigned long long)ph->p_offset, (unsigned long long)ph->p_filesz);
+		return -ENOEXEC;
+	}
+	void *dst = mm_gpa_to_hva(gm, ph->p_paddr, ph->p_memsz);
+	if (!dst && ph->p_paddr >= MINIVMM_KERNEL_BASE && ph->p_memsz <= MINIVMM_LOWMEM_MAX &&
+	    ph->p_paddr <= MINIVMM_LOWMEM_MAX - ph->p_memsz) {
+		/* would fit below the hole with more RAM: the user's --mem is the problem */
+		char have[32], want[32];
+
+		snprintf(err, errlen, "--mem %s is too small for this image: its segment %d ends at "
+			 "0x%llx, so it needs at least %s (plus room to run)", size_format(gm->ram_size, SIZE_FIXED2,
+			 have, sizeof(have)), i, (unsigned long long)(ph->p_paddr + ph->p_memsz),
+			 size_format(ph->p_paddr + ph->p_memsz, SIZE_FIXED2, want, sizeof(want)));
+		return -ERANGE;
+	}
+	if (!dst || ph->p_paddr < MINIVMM_KERNEL_BASE) {
+		snprintf(err, errlen, "guest image segment %d at 0x%llx-0x%llx is outside guest RAM "
+			 "(RAM for images is 0x%llx-0x%llx; raise --mem or relink the image)", i,
+			 (unsigned long long)ph->p_paddr, (unsigned long long)(ph->p_paddr + ph->p_memsz),
+			 (unsigned long long)MINIVMM_KERNEL_BASE, (unsigned long long)gm->regions[0].size);
+		return -ERANGE;
+	}
+	memcpy(dst, buf + ph->p_offset, ph->p_filesz);
+	memset((uint8_t *)dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+	return 0;
+}
+
 int elf_load(struct guest_mem *gm, const uint8_t *buf, size_t len,
 	     struct elf_image *img, char *err, size_t errlen)
 {
 	Elf64_Ehdr eh;
 	uint64_t lo = UINT64_MAX, hi = 0;
-	int loaded = 0;
+	int loaded = 0, ret;
 
 	if (len < sizeof(eh)) {
 		snprintf(err, errlen, "guest image is truncated: %zu bytes is smaller than an ELF header", len);
 		return -ENOEXEC;
 	}
 	memcpy(&eh, buf, sizeof(eh));
-	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
-		snprintf(err, errlen, "guest image is not an ELF file (build it with 'make', or pass build/guest.img)");
-		return -ENOEXEC;
-	}
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh.e_machine != EM_X86_64) {
-		snprintf(err, errlen, "guest image is not a 64-bit little-endian x86-64 ELF file");
-		return -ENOEXEC;
-	}
-	if (eh.e_type != ET_EXEC) {
-		snprintf(err, errlen, "guest image is not a static executable (ELF type %u)", eh.e_type);
-		return -ENOEXEC;
-	}
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-	    !range_in(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len)) {
-		snprintf(err, errlen, "guest image is truncated or corrupt: program headers lie outside the file");
-		return -ENOEXEC;
-	}
+	ret = elf_check_header(&eh, len, err, errlen);
+	if (ret)
+		return ret;
 	for (int i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
-		void *dst;
 
 		memcpy(&ph, buf + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
-		if (ph.p_filesz > ph.p_memsz || !range_in(ph.p_offset, ph.p_filesz, len)) {
-			snprintf(err, errlen, "guest image is truncated or corrupt: segment %d "
-				 "(file offset 0x%llx, %llu bytes) lies outside the file", i,
-				 (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz);
-			return -ENOEXEC;
-		}
-		dst = mm_gpa_to_hva(gm, ph.p_paddr, ph.p_memsz);
-		if (!dst && ph.p_paddr >= MINIVMM_KERNEL_BASE && ph.p_memsz <= MINIVMM_LOWMEM_MAX &&
-		    ph.p_paddr <= MINIVMM_LOWMEM_MAX - ph.p_memsz) {
-			/* would fit below the hole with more RAM: the user's --mem is the problem */
-			char have[32], want[32];
-
-			snprintf(err, errlen, "--mem %s is too small for this image: its segment %d ends at "
-				 "0x%llx, so it needs at least %s (plus room to run)", size_format(gm->ram_size, SIZE_FIXED2,
-				 have, sizeof(have)), i, (unsigned long long)(ph.p_paddr + ph.p_memsz),
-				 size_format(ph.p_paddr + ph.p_memsz, SIZE_FIXED2, want, sizeof(want)));
-			return -ERANGE;
-		}
-		if (!dst || ph.p_paddr < MINIVMM_KERNEL_BASE) {
-			snprintf(err, errlen, "guest image segment %d at 0x%llx-0x%llx is outside guest RAM "
-				 "(RAM for images is 0x%llx-0x%llx; raise --mem or relink the image)", i,
-				 (unsigned long long)ph.p_paddr,
-				 (unsigned long long)(ph.p_paddr + ph.p_memsz),
-				 (unsigned long long)MINIVMM_KERNEL_BASE,
-				 (unsigned long long)gm->regions[0].size);
-			return -ERANGE;
-		}
-		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
-		memset((uint8_t *)dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		ret = elf_load_segment(gm, buf, len, i, &ph, err, errlen);
+		if (ret)
+			return ret;
 		if (ph.p_paddr < lo)
 			lo = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > hi)
