@@ -7,7 +7,7 @@
 
 CC       ?= gcc
 B        := build
-PKGS     := libzstd libxxhash jansson
+PKGS     := libzstd libxxhash jansson libxml-2.0
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 # Includes are spelled from the repository root ("vmm/lib/log.h", "mm/mm.h"),
