@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""make overcommit: N minivmm VMs under a budget of half their guest RAM,
+enforced for real by a memory cgroup (v1 here) around them, run under each
+host policy of minivmm-memd, side by side:
+
+  nolimit   no cgroup limit and no daemon: the throughput reference
+  none      the limit, the daemon observing only: what happens without a manager
+  mom       oVirt MOM's default balloon rules (the baseline users know)
+  minivmm   minivmm-memd's own policy
+
+Each VM runs the guest's verified working-set workload (workload=wss), with
+working sets that differ and one that grows mid-run; every byte is
+re-verified. Prints a table (throughput as a ratio to nolimit, peak and mean
+memory, savings by kind, OOM kills, time to get under budget after a
+pressure step, mismatches) and draws PNG plots into build/overcommit/.
+
+  python3 bench/overcommit.py [--vms 4] [--mem 1G] [--duration 90]
+                              [--policies nolimit,none,mom,minivmm] [--quick]
+
+A VM killed by the cgroup's OOM killer is reported loudly in the table and
+on stderr, never silently.
+"""
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+import lib  # noqa: E402
+
+MINIVMM = os.path.join(lib.BUILD, "minivmm")
+MEMD = os.path.join(lib.BUILD, "minivmm-memd")
+OUT = os.path.join(lib.BUILD, "overcommit")
+CG_ROOT = "/sys/fs/cgroup/memory"
+MiB = 1 << 20
+
+
+def size(s):
+    m = re.fullmatch(r"(\d+)([KMG]?)", s)
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+
+
+class Cgroup:
+    """A v1 memory cgroup for the VMs, removed afterwards."""
+
+    def __init__(self, name, limit):
+        if not os.path.isdir(CG_ROOT):
+            sys.exit("overcommit: no cgroup v1 memory controller at %s" % CG_ROOT)
+        self.path = os.path.join(CG_ROOT, name)
+        os.makedirs(self.path, exist_ok=True)
+        if limit:
+            self.write("memory.limit_in_bytes", limit)
+
+    def write(self, f, v):
+        with open(os.path.join(self.path, f), "w") as fh:
+            fh.write(str(v))
+
+    def read(self, f):
+        with open(os.path.join(self.path, f)) as fh:
+            return fh.read()
+
+    def usage(self):
+        return int(self.read("memory.usage_in_bytes"))
+
+    def oom_kills(self):
+        m = re.search(r"oom_kill (\d+)", self.read("memory.oom_control"))
+        return int(m.group(1)) if m else 0
+
+    def remove(self):
+        for _ in range(50):
+            with contextlib.suppress(OSError):
+                os.rmdir(self.path)
+                return
+            time.sleep(0.1)
+
+
+def wss_args(i, n, mem, duration, step):
+    """Working sets that differ; VM 0's grows at the pressure step."""
+    size_b = mem * 5 // 8
+    hots = [size_b // 10, size_b // 5, size_b // 3, size_b // 8]
+    hot = "%dM" % (hots[i % len(hots)] >> 20)
+    if i == 0:
+        hot += ",%dM@%ds" % ((size_b * 3 // 5) >> 20, step)
+    return "workload=wss size=%dM hot=%s verify=15 duration=%d seed=%d" % (size_b >> 20, hot, duration, i + 1)
+
+
+def run_policy(policy, a, run_dir):
+    """One scenario; returns a dict of figures and time series."""
+    name = "minivmm-overcommit-%d-%s" % (os.getpid(), policy)
+    total = a.vms * a.mem
+    budget = total // 2
+    cg = Cgroup(name, 0 if policy == "nolimit" else budget)
+    rd = os.path.join(run_dir, policy)
+    os.makedirs(rd, exist_ok=True)
+    vms, memd = [], None
+    series = {"t": [], "usage": [], "vm": {}}
+    try:
+        if policy != "nolimit":
+            memd = subprocess.Popen([MEMD, "--cgroup", cg.path, "--run-dir", rd, "--policy", policy,
+                                     "--log", os.path.join(rd, "timeline.jsonl"),
+                                     "--control", "unix:" + os.path.join(rd, "memd.sock")],
+                                    stdout=subprocess.DEVNULL, stderr=open(os.path.join(rd, "memd.err"), "w"))
+        for i in range(a.vms):
+            cmd = [MINIVMM, "--name", "vm%d" % i, "--run-dir", rd, "--mem", "%dM" % (a.mem >> 20),
+                   "--mm", "cold-age=30", "--balloon", "stats-period=1,free-page-reporting=on",
+                   "--append", wss_args(i, a.vms, a.mem, a.duration, a.step), lib.GUEST]
+            out = open(os.path.join(rd, "vm%d.out" % i), "w")
+            # Joins the cgroup before exec, so all of its memory is charged there.
+            p = subprocess.Popen(["sh", "-c", 'echo $$ > "$0"/cgroup.procs && exec "$@"', cg.path] + cmd,
+                                 stdout=out, stderr=open(os.path.join(rd, "vm%d.err" % i), "w"))
+            vms.append(p)
+        t0 = time.time()
+        while any(p.poll() is None for p in vms) and time.time() - t0 < a.duration + 240:
+            series["t"].append(time.time() - t0)
+            series["usage"].append(cg.usage())
+            time.sleep(0.5)
+        codes = [p.wait(timeout=60) for p in vms]
+    finally:
+        for p in vms:
+            with contextlib.suppress(Exception):
+                p.kill()
+        if memd:
+            memd.send_signal(signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                memd.wait(timeout=10)
+        oom = cg.oom_kills()
+        cg.remove()
+    return collect(policy, a, rd, series, codes, oom, budget)
+
+
+def collect(policy, a, rd, series, codes, oom, budget):
+    r = {"policy": policy, "budget": budget, "series": series, "codes": codes, "oom": oom,
+         "ops": [], "ops_t": [], "mismatches": 0, "verified": 0, "failed": []}
+    for i in range(a.vms):
+        with open(os.path.join(rd, "vm%d.out" % i)) as f:
+            out = f.read()
+        lines = re.findall(r"^wss: t=(\d+) ops=\d+ ops_per_s=(\d+)", out, re.M)
+        r["ops_t"].append([int(t) for t, _ in lines])
+        r["ops"].append([int(o) for _, o in lines])
+        r["mismatches"] += sum(int(m) for m in re.findall(r"mismatches=(\d+)", out)[-1:])
+        if "mismatch " in out or codes[i] != 0:
+            r["failed"].append("vm%d exit %s" % (i, codes[i]))
+        m = re.search(r"verified_bytes=(\d+)", out)
+        r["verified"] += int(m.group(1)) if m else 0
+    r["timeline"] = []
+    with contextlib.suppress(OSError):
+        with open(os.path.join(rd, "timeline.jsonl")) as f:
+            r["timeline"] = [json.loads(l) for l in f if l.strip()]
+    us = series["usage"]
+    r["peak"] = max(us) if us else 0
+    r["mean"] = sum(us) / len(us) if us else 0
+    # Pressure step: VM 0's working set grows at a.step; time until usage is
+    # back under the budget (the limit holds it; the question is how fast
+    # the manager makes room below it).
+    r["under_after_step"] = None
+    for t, u in zip(series["t"], us):
+        if t >= a.step and u <= budget * 0.97:
+            r["under_after_step"] = t - a.step
+            break
+    return r
+
+
+def throughput(r):
+    return sum(sum(o) / max(len(o), 1) for o in r["ops"])
+
+
+def table(results):
+    ref = next((r for r in results if r["policy"] == "nolimit"), None)
+    print("\n%-9s %8s %10s %10s %10s %8s %9s %10s %s" % (
+        "policy", "overcomm", "thruput", "peak MiB", "mean MiB", "OOM", "under(s)", "mismatch", "notes"))
+    for r in results:
+        ratio = throughput(r) / throughput(ref) if ref and throughput(ref) else float("nan")
+        print("%-9s %7.2f:1 %9.2fx %10d %10d %8d %9s %10d %s" % (
+            r["policy"], 2.0 if r["policy"] != "nolimit" else 0, ratio, r["peak"] >> 20, int(r["mean"]) >> 20,
+            r["oom"], "%.1f" % r["under_after_step"] if r["under_after_step"] is not None else "-",
+            r["mismatches"], ", ".join(r["failed"])))
+        if r["oom"] or r["failed"]:
+            print("overcommit: %s: %d OOM kill(s), failures: %s" % (r["policy"], r["oom"], r["failed"]),
+                  file=sys.stderr)
+
+
+def plots(results, a):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("overcommit: python3-matplotlib missing: no plots", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for r in results:
+        ax.plot(r["series"]["t"], [u / MiB for u in r["series"]["usage"]], label=r["policy"])
+    ax.axhline(results[0]["budget"] / MiB, color="black", linestyle="--", label="budget")
+    ax.axvline(a.step, color="grey", linestyle=":", label="working set grows")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("memory of the VMs (MiB, cgroup usage)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "memory.png"))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for r in results:
+        n = max((len(o) for o in r["ops"]), default=0)
+        agg = [sum(o[k] for o in r["ops"] if k < len(o)) for k in range(n)]
+        ax.plot(range(1, n + 1), agg, label=r["policy"])
+    ax.set_xlabel("seconds after the fill")
+    ax.set_ylabel("aggregate operations per second")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "throughput.png"))
+    print("plots: %s/memory.png, %s/throughput.png" % (OUT, OUT))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vms", type=int, default=4)
+    ap.add_argument("--mem", type=size, default=size("1G"))
+    ap.add_argument("--duration", type=int, default=90)
+    ap.add_argument("--step", type=int, default=30, help="seconds after start the working set of VM 0 grows")
+    ap.add_argument("--policies", default="nolimit,none,mom,minivmm")
+    ap.add_argument("--quick", action="store_true", help="2 VMs of 512M for 40 s")
+    a = ap.parse_args()
+    if a.quick:
+        a.vms, a.mem, a.duration, a.step = 2, size("512M"), 40, 15
+    os.makedirs(OUT, exist_ok=True)
+    run_dir = os.path.join(OUT, "run")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    results = []
+    for p in a.policies.split(","):
+        print("overcommit: %s: %d VMs x %d MiB, budget %d MiB, %d s ..." % (
+            p, a.vms, a.mem >> 20, (a.vms * a.mem // 2) >> 20, a.duration), flush=True)
+        results.append(run_policy(p, a, run_dir))
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump([{k: v for k, v in r.items() if k not in ("series", "timeline")} for r in results], f, indent=1)
+    table(results)
+    plots(results, a)
+    print("date: %s" % time.strftime("%Y-%m-%d"))
+
+
+if __name__ == "__main__":
+    main()
