@@ -306,7 +306,7 @@ int memd_opts_parse(struct memd_opts *o, const char *text, const char *origin, c
 	char e2[400];
 	int lno = 0;
 
-	if (*p == '{')
+	if (*p == '{' || *p == '[')
 		return parse_json(o, text, origin, err, errlen);
 	while (*text) {
 		size_t n = strcspn(text, "\n");

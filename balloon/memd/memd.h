@@ -73,7 +73,7 @@ void memd_opts_free(struct memd_opts *o);
  */
 int memd_opts_set(struct memd_opts *o, const char *key, const char *val, char *err, size_t errlen);
 /* Reads a config file: JSON (an object of option names) when it starts with
- * '{', else "key = value" lines with # comments. origin names it in errors. */
+ * '{' or '[', else "key = value" lines with # comments. origin names it in errors. */
 int memd_opts_parse(struct memd_opts *o, const char *text, const char *origin, char *err, size_t errlen);
 int memd_opts_load(struct memd_opts *o, const char *path, char *err, size_t errlen);
 /* The floor and weight configured for name (0 = the policy's default). */
