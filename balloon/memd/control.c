@@ -372,7 +372,7 @@ int memd_control_open(struct memd *d, const char *path, char *err, size_t errlen
 	unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 8) < 0) {
+	    listen(fd, 64) < 0) {
 		int e = errno;
 
 		snprintf(err, errlen, "--control %s: %s", path, strerror(e));
