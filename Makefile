@@ -117,6 +117,9 @@ install: all
 	install -D -m 0755 $(B)/minivmm-ctl $(DESTDIR)$(PREFIX)/bin/minivmm-ctl
 	install -D -m 0755 $(B)/minivmm-memd $(DESTDIR)$(PREFIX)/bin/minivmm-memd
 	install -D -m 0644 $(B)/guest.img $(DESTDIR)$(PREFIX)/share/minivmm/guest.img
+	install -D -m 0644 man/minivmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm.1
+	install -D -m 0644 man/minivmm-ctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm-ctl.1
+	install -D -m 0644 man/minivmm-memd.8 $(DESTDIR)$(PREFIX)/share/man/man8/minivmm-memd.8
 
 clean:
 	rm -rf $(B)
