@@ -45,22 +45,28 @@ void memd_log_msg(struct memd *d, const char *fmt, ...)
 	memd_timeline(d, "message", json_pack("{s:s}", "text", msg));
 }
 
-/* A failure of one VM: said once per distinct message, and as an event. */
+/*
+ * A failure of one VM: said once per distinct message, and as an event.
+ * Retries back off, so a VM that hangs (each attempt costs a QMP timeout)
+ * delays the others' ticks less and less.
+ */
 static void vm_failed(struct memd *d, struct memd_vm *vm, const char *what, const char *err)
 {
 	char msg[sizeof(vm->error)];
+	uint64_t wait = MEMD_RETRY_MS << (vm->failures < 5 ? vm->failures : 5);
 
 	snprintf(msg, sizeof(msg), "%s: %s", what, err);
 	if (strcmp(msg, vm->error) || !vm->error_told) {
 		snprintf(vm->error, sizeof(vm->error), "%s", msg);
-		memd_log_msg(d, "VM %s (%s): %s; the other VMs are still managed, retrying every %d s", vm->name,
-			     vm->path, msg, MEMD_RETRY_MS / 1000);
+		memd_log_msg(d, "VM %s (%s): %s; the other VMs are still managed, retrying from %d s to every %d s",
+			     vm->name, vm->path, msg, MEMD_RETRY_MS / 1000, MEMD_RETRY_MAX_MS / 1000);
 		memd_event(d, "MEMD_VM_ERROR", json_pack("{s:s,s:s,s:s}", "vm", vm->name, "socket", vm->path,
 							 "error", msg));
 		vm->error_told = true;
 	}
 	memd_vm_disconnect(vm);
-	vm->retry_ms = memd_now_ms() + MEMD_RETRY_MS;
+	vm->failures++;
+	vm->retry_ms = memd_now_ms() + (wait < MEMD_RETRY_MAX_MS ? wait : MEMD_RETRY_MAX_MS);
 }
 
 int memd_add_vm(struct memd *d, const char *path, const char *name, bool discovered)
@@ -288,6 +294,8 @@ void memd_tick(struct memd *d, bool psi)
 		}
 		if (vm->qc && (r = memd_vm_sample(d, vm, memd_now_ms(), err, sizeof(err))))
 			vm_failed(d, vm, "sampling it failed", err);
+		else if (vm->qc)
+			vm->failures = 0;
 	}
 	sample_host(d, &in->host);
 	for (int i = 0; i < d->nvm; i++)

@@ -30,7 +30,8 @@
 #define MEMD_DEFAULT_INTERVAL_MS 1000
 #define MEMD_METRICS_PERIOD_MS   2000
 #define MEMD_QMP_TIMEOUT_MS      1000    /* per command to a VM */
-#define MEMD_RETRY_MS            2000    /* reconnecting to a VM that failed */
+#define MEMD_RETRY_MS            2000    /* reconnecting to a VM that failed, doubled ... */
+#define MEMD_RETRY_MAX_MS        30000   /* ... up to this while it keeps failing */
 #define MEMD_MAX_SPECS           MEMD_MAX_VMS
 #define MEMD_NAME_MAX            64
 
@@ -140,6 +141,7 @@ struct memd_vm {
 	char error[256];            /* the last failure, "" when fine */
 	bool error_told;
 	uint64_t retry_ms;          /* next connection attempt */
+	unsigned failures;          /* in a row, for the back-off */
 	bool sampled;               /* in the current input */
 	/* figures from the last sample */
 	struct memd_vm_in in;

@@ -63,3 +63,13 @@ def test_make_install_installs_man_pages():
             assert os.path.exists(os.path.join(dest, rel)), rel
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_readme_memd_table_matches_help():
+    """README's minivmm-memd option table lists exactly the options of --help."""
+    with open(os.path.join(lib.ROOT, "README.md")) as f:
+        text = f.read()
+    sec = text.split("\n## minivmm-memd\n", 1)[1].split("\n## ", 1)[0]
+    got = set(re.findall(r"^\| `(?:-\w, )?--([a-z0-9-]+)", sec, re.M))
+    want = help_options("minivmm-memd") - {"help", "version"}
+    assert got == want, "README lists %s, --help %s" % (sorted(got), sorted(want))

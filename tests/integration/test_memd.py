@@ -237,22 +237,34 @@ def test_memd_policy_none_only_observes_and_bad_vm_is_reported():
         run = os.path.join(tmp, "run")
         vm = named_vm(run, "obs", extra=["--prealloc"])
         vms.append(vm)
+        hung = named_vm(run, "hung", mem="64M")
+        vms.append(hung)
         missing = os.path.join(tmp, "nobody.qmp")
-        d = Daemon(["--policy", "none", "--budget", "64M", "--vm-floor", "obs=32M", "--vm", "unix:" + vm.qmp_path,
-                    "--vm", "unix:" + missing, "--interval", "0.25"], tmp)
+        d = Daemon(["--policy", "none", "--budget", "96M", "--vm-floor", "*=32M", "--vm", "unix:" + vm.qmp_path,
+                    "--vm", "unix:" + missing, "--vm", "unix:" + hung.qmp_path, "--interval", "0.25"], tmp)
         daemons.append(d)
-        d.wait(lambda: d.vms()["obs"]["connected"], "the good VM managed")
-        d.wait(lambda: d.host()["ticks"] >= 8, "8 ticks")
+        d.wait(lambda: all(d.vms()[n]["connected"] for n in ("obs", "hung")), "the good VMs managed")
+        # a VM that stops answering (SIGSTOP) is reported; the others keep being sampled
+        os.kill(hung.pid, signal.SIGSTOP)
+        try:
+            d.wait(lambda: d.vms()["hung"]["error"], "the stopped VM reported", timeout=15)
+            ticks = d.host()["ticks"]
+            d.wait(lambda: d.host()["ticks"] >= ticks + 8, "8 more ticks with a hung VM", timeout=30)
+        finally:
+            os.kill(hung.pid, signal.SIGCONT)
+        d.wait(lambda: d.vms()["hung"]["connected"] and not d.vms()["hung"]["error"], "the VM back", timeout=45)
         h, v = d.host(), d.vms()
         assert h["state"] == "critical" and h["decisions"] == 0, h
-        assert v["obs"]["balloon-actual"] == 256 * MiB, v["obs"]
+        assert v["obs"]["balloon-actual"] == 256 * MiB and v["obs"]["connected"], v["obs"]
         assert not v["nobody"]["connected"] and "cannot connect" in v["nobody"]["error"], v["nobody"]
         d.stop()
+        assert "VM hung (%s) reachable again" % hung.qmp_path in d.stderr(), d.stderr()
         assert not d.records("decision"), d.records("decision")
         err = d.stderr()
         assert err.count("VM nobody (%s): cannot manage it" % missing) == 1, err
         assert "the other VMs are still managed" in err, err
         quit_and_check(vm)
+        quit_and_check(hung)
 
 
 def _raw(path, data, until_close=False):
@@ -365,6 +377,9 @@ def test_ctl_against_memd():
                                stdin=subprocess.DEVNULL)
             return p.returncode, p.stdout, p.stderr
 
+        if os.path.exists("/proc/pressure/memory"):
+            # the trigger is armed (a 2 s window when the kernel refuses 1 s without CAP_SYS_RESOURCE)
+            assert d.host()["psi-trigger"] is True, d.stderr()
         rc, out, err = ctl(d.ctl, "host")
         assert rc == 0 and re.search(r"^policy\s+none$", out, re.M) and "mem-available" in out, (rc, out, err)
         rc, out, err = ctl(d.ctl, "vms")
