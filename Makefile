@@ -1,5 +1,5 @@
 # minivmm build. Everything goes to build/.
-#   make          build/minivmm, build/minivmm-ctl, build/guest.img
+#   make          build/minivmm, build/minivmm-ctl, build/minivmm-memd, build/guest.img
 #   make run      install missing Debian packages, build, boot the demo guest
 #   make test     install missing packages, build (also under ASan/UBSan), run every test
 #   make bench    install missing packages, build, print benchmark figures
@@ -18,11 +18,15 @@ LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Every .c in vmm/ (and its subsystem folders), mm/ and balloon/ is VMM
-# code; main.c and ctl/minivmm-ctl.c are programs.
-PROGS    := vmm/main.c vmm/ctl/minivmm-ctl.c
-LIBSRC   := $(filter-out $(PROGS),$(wildcard vmm/*.c vmm/*/*.c mm/*.c balloon/*.c balloon/memd/*.c))
+# code; main.c and vmm/ctl/ are programs. balloon/memd/ is minivmm-memd:
+# its own library (the unit tests link it too) and its main.c.
+CTLSRC   := $(wildcard vmm/ctl/*.c)
+MEMDSRC  := $(filter-out balloon/memd/main.c,$(wildcard balloon/memd/*.c))
+LIBSRC   := $(filter-out vmm/main.c $(CTLSRC),$(wildcard vmm/*.c vmm/*/*.c mm/*.c balloon/*.c))
 LIBOBJ   := $(LIBSRC:%.c=$(B)/obj/%.o)
 ASANOBJ  := $(LIBSRC:%.c=$(B)/asan/obj/%.o)
+MEMDOBJ  := $(MEMDSRC:%.c=$(B)/obj/%.o)
+ASANMEMDOBJ := $(MEMDSRC:%.c=$(B)/asan/obj/%.o)
 
 # The guest: a freestanding x86-64 kernel (host gcc, no libc).
 GUESTSRC := $(wildcard guest-driver/*.c guest-driver/*.S)
@@ -37,7 +41,7 @@ TOOLSRC  := $(wildcard tests/tools/*.c)
 TOOLBIN  := $(TOOLSRC:tests/tools/%.c=$(B)/tests/%)
 
 .PHONY: all deps run test bench asan clean install check-deps
-all: $(B)/minivmm $(B)/minivmm-ctl $(B)/guest.img
+all: $(B)/minivmm $(B)/minivmm-ctl $(B)/minivmm-memd $(B)/guest.img
 
 deps:
 	@scripts/deps.sh
@@ -56,15 +60,23 @@ $(B)/libminivmm.a: $(LIBOBJ)
 	@rm -f $@; ar rcs $@ $^
 $(B)/asan/libminivmm.a: $(ASANOBJ)
 	@rm -f $@; ar rcs $@ $^
+$(B)/libmemd.a: $(MEMDOBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/asan/libmemd.a: $(ASANMEMDOBJ)
+	@rm -f $@; ar rcs $@ $^
 
 # whole-archive: QMP commands register themselves from constructors
 WHOLE = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
 $(B)/minivmm: $(B)/obj/vmm/main.o $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $< $(call WHOLE,$(B)/libminivmm.a) $(LDLIBS)
-$(B)/minivmm-ctl: $(B)/obj/vmm/ctl/minivmm-ctl.o $(B)/libminivmm.a
+$(B)/minivmm-ctl: $(CTLSRC:%.c=$(B)/obj/%.o) $(B)/libminivmm.a
+	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/minivmm-memd: $(B)/obj/balloon/memd/main.o $(B)/libmemd.a $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/asan/minivmm: $(B)/asan/obj/vmm/main.o $(B)/asan/libminivmm.a
 	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS)
+$(B)/asan/minivmm-memd: $(B)/asan/obj/balloon/memd/main.o $(B)/asan/libmemd.a $(B)/asan/libminivmm.a
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/guest/%.c.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,16 +88,16 @@ $(B)/guest.img: $(GUESTOBJ) guest-driver/guest.ld
 	@scripts/check-guest-user.sh $(filter $(B)/guest/guest-driver/user_%,$(GUESTOBJ))
 	$(CC) $(GUESTFLAGS) -static -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-T,guest-driver/guest.ld -o $@ $(GUESTOBJ) -lgcc
 
-# Unit tests (cmocka) link the sanitized library.
-$(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libminivmm.a
+# Unit tests (cmocka) link the sanitized libraries.
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libminivmm.a $(B)/asan/libmemd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS) $$(pkg-config --libs cmocka)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(B)/asan/libmemd.a $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS) $$(pkg-config --libs cmocka)
 # Host-side helper programs used by the integration tests and benchmarks.
 $(B)/tests/%: tests/tools/%.c $(B)/libminivmm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTFLAGS) -o $@ $< $(B)/libminivmm.a $(LDLIBS)
 
-asan: $(B)/asan/minivmm $(UNITBIN)
+asan: $(B)/asan/minivmm $(B)/asan/minivmm-memd $(UNITBIN)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -103,7 +115,11 @@ PREFIX ?= /usr/local
 install: all
 	install -D -m 0755 $(B)/minivmm $(DESTDIR)$(PREFIX)/bin/minivmm
 	install -D -m 0755 $(B)/minivmm-ctl $(DESTDIR)$(PREFIX)/bin/minivmm-ctl
+	install -D -m 0755 $(B)/minivmm-memd $(DESTDIR)$(PREFIX)/bin/minivmm-memd
 	install -D -m 0644 $(B)/guest.img $(DESTDIR)$(PREFIX)/share/minivmm/guest.img
+	install -D -m 0644 man/minivmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm.1
+	install -D -m 0644 man/minivmm-ctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm-ctl.1
+	install -D -m 0644 man/minivmm-memd.8 $(DESTDIR)$(PREFIX)/share/man/man8/minivmm-memd.8
 
 clean:
 	rm -rf $(B)

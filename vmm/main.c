@@ -6,12 +6,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mm/mm.h"
@@ -50,6 +52,9 @@ static const char usage_text[] =
 "                            must-tell-host=on|off,stats-period=SECONDS (on by default)\n"
 "      --no-balloon          no balloon device\n"
 "      --qmp unix:PATH       QMP monitor on a unix socket (see minivmm-ctl)\n"
+"      --name NAME           name the VM: its QMP socket is RUN-DIR/NAME.qmp, where\n"
+"                            minivmm-memd finds it (removed at exit)\n"
+"      --run-dir DIR         directory for --name's socket (default /run/minivmm)\n"
 "\n"
 "Output:\n"
 "      --stats               print a memory and KVM statistics summary at exit\n"
@@ -65,7 +70,16 @@ static const char usage_text[] =
 
 enum {
 	OPT_GUEST_PAGES = 256, OPT_BACKING, OPT_HPSIZE, OPT_PREALLOC, OPT_MM,
-	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS,
+	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS, OPT_NAME, OPT_RUN_DIR,
+};
+
+#define RUN_DIR_DEFAULT "/run/minivmm"
+
+/* What the command line gives besides the VM's config. */
+struct main_opts {
+	const char *name;
+	const char *run_dir;
+	char qmp_path[PATH_MAX];   /* RUN-DIR/NAME.qmp */
 };
 
 static const struct option long_opts[] = {
@@ -80,6 +94,8 @@ static const struct option long_opts[] = {
 	{ "balloon",       required_argument, NULL, OPT_BALLOON },
 	{ "no-balloon",    no_argument,       NULL, OPT_NO_BALLOON },
 	{ "qmp",           required_argument, NULL, OPT_QMP },
+	{ "name",          required_argument, NULL, OPT_NAME },
+	{ "run-dir",       required_argument, NULL, OPT_RUN_DIR },
 	{ "stats",         no_argument,       NULL, OPT_STATS },
 	{ "verbose",       no_argument,       NULL, 'v' },
 	{ "quiet",         no_argument,       NULL, 'q' },
@@ -109,7 +125,37 @@ static uint64_t size_arg(const char *opt, const char *s)
 	return v;
 }
 
-static void parse_args(int argc, char **argv, struct vm_config *cfg)
+/* A name is a file name in the run directory and a label in metrics: keep it plain. */
+static bool name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > 63 || n[0] == '.' || n[0] == '-')
+		return false;
+	return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
+}
+
+/* --name: the QMP socket goes into the run directory, which is created if needed. */
+static void name_socket(struct main_opts *mo, struct vm_config *cfg)
+{
+	const char *dir = mo->run_dir ? mo->run_dir : RUN_DIR_DEFAULT;
+
+	if (!mo->name) {
+		if (mo->run_dir)
+			die("--run-dir only applies with --name NAME (the VM's socket is RUN-DIR/NAME.qmp)");
+		return;
+	}
+	if (cfg->qmp_path)
+		die("--name puts the QMP socket in the run directory; give --name or --qmp, not both");
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		die("--run-dir %s: cannot create it: %s", dir, strerror(errno));
+	if ((size_t)snprintf(mo->qmp_path, sizeof(mo->qmp_path), "%s/%s.qmp", dir, mo->name) >= 108)
+		die("--run-dir %s: the socket path %s/%s.qmp is longer than a unix socket allows (107 bytes)",
+		    dir, dir, mo->name);
+	cfg->qmp_path = mo->qmp_path;
+}
+
+static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main_opts *mo)
 {
 	const char *bad;
 	int c;
@@ -173,6 +219,17 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		case OPT_STATS:
 			cfg->stats = true;
 			break;
+		case OPT_NAME:
+			if (!name_ok(optarg))
+				die("--name '%s' is not valid: use up to 63 letters, digits, '.', '_' or '-', "
+				    "not starting with '.' or '-'", optarg);
+			mo->name = optarg;
+			break;
+		case OPT_RUN_DIR:
+			if (!*optarg)
+				die("--run-dir needs a directory");
+			mo->run_dir = optarg;
+			break;
 		case 'v':
 			vmm_log_level++;
 			break;
@@ -206,6 +263,42 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		die("--hugepage-size only applies to --mem-backing hugetlb");
 	if (cfg->qmp_path && strncmp(cfg->qmp_path, "unix:", 5) == 0)
 		cfg->qmp_path += 5;
+	name_socket(mo, cfg);
+}
+
+/* A field ("MemTotal:") of /proc/meminfo in bytes, 0 if absent. */
+static uint64_t meminfo(const char *field)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	unsigned long long kb;
+	uint64_t v = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)) && sscanf(line + strlen(field), "%llu", &kb) == 1)
+			v = (uint64_t)kb << 10;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Guest RAM beyond the host's RAM + swap is an overcommitted VM: it runs
+ * as long as the guest does not touch more than the host can give. Said
+ * once, so a later host OOM kill is not a mystery.
+ */
+static void note_overcommit(const struct vm_config *cfg)
+{
+	uint64_t host = meminfo("MemTotal:") + meminfo("SwapTotal:");
+	char a[32], b[32], c[32];
+
+	if (!host || cfg->mem.ram_size <= host)
+		return;
+	fprintf(stderr, "minivmm: the VM is overcommitted: guest RAM %s is more than the host's RAM + swap "
+		"(%s) by %s; host memory is taken only as the guest touches it\n",
+		size_format(cfg->mem.ram_size, SIZE_EXACT, a, sizeof(a)), size_format(host, SIZE_EXACT, b, sizeof(b)),
+		size_format(cfg->mem.ram_size - host, SIZE_EXACT, c, sizeof(c)));
 }
 
 /* SIGINT and SIGTERM arrive on the main loop through a signalfd. */
@@ -225,12 +318,13 @@ static void on_signal(void *opaque, uint32_t events)
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
+	static struct main_opts mo;
 	static struct vm vm;
 	char err[512] = "";
 	sigset_t sigs;
 	int ret, status;
 
-	parse_args(argc, argv, &cfg);
+	parse_args(argc, argv, &cfg, &mo);
 	/* the image is the user's input: complain about it before touching KVM */
 	{
 		uint8_t *buf;
@@ -260,6 +354,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minivmm: %s\n", err[0] ? err : strerror(-ret));
 		goto out;
 	}
+	note_overcommit(&cfg);
 
 	sigdelset(&sigs, SIGUSR1);
 	vm.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -1,68 +1,67 @@
 /*
  * minivmm-ctl: the friendly command line over a running minivmm's QMP
- * socket (info, balloon, stats, watch, mm, reclaim, quit, raw). It speaks
- * plain QMP, so it also works against QEMU for the commands QEMU has.
+ * socket (info, balloon, stats, watch, mm, reclaim, quit, raw) and over
+ * minivmm-memd's control socket (host, vms, watch; ctl_memd.c). It speaks
+ * plain QMP through vmm/qmp/client, so it also works against QEMU for the
+ * commands QEMU has.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/ctl/ctl.h"
 #include "vmm/lib/clock.h"
 #include "vmm/lib/macros.h"
 #include "vmm/lib/size.h"
 #include "vmm/lib/version.h"
 
-#define CTL_REPLY_TIMEOUT_MS 30000
-#define CTL_MAX_MESSAGE      (16u << 20)
 #define BALLOON_PATH         "/machine/peripheral/balloon0"
 
-struct ctl {
-	int fd;
-	const char *path;
-	char *buf;
-	size_t len, cap;
-	json_int_t next_id;
-	bool watch;                /* print events as they pass */
-};
-
-static volatile sig_atomic_t ctl_interrupted;
+/* Set by the SIGINT/SIGTERM handler of watch: the one thing a handler may touch. */
+volatile sig_atomic_t ctl_interrupted;
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-"usage: minivmm-ctl SOCKET COMMAND [ARGS]\n"
+"usage: minivmm-ctl [OPTIONS] SOCKET COMMAND [ARGS]\n"
 "\n"
-"Talks to a running minivmm started with --qmp unix:SOCKET.\n"
+"Talks to a running minivmm started with --qmp unix:SOCKET, or to minivmm-memd\n"
+"started with --control unix:SOCKET.\n"
 "\n"
-"commands:\n"
+"commands for a VM:\n"
 "  info            VM status, guest memory size and balloon size\n"
 "  balloon SIZE    set the guest memory target (K/M/G suffixes), e.g. balloon 512M\n"
 "  stats           the guest's memory statistics reported through the balloon\n"
 "  watch           print balloon events and statistics every second until Ctrl-C\n"
+"                  (or --count refreshes)\n"
 "  mm              the memory manager's figures (query-memory-manager)\n"
 "  reclaim SIZE    ask the memory manager to reclaim SIZE bytes now (mm-reclaim)\n"
 "  quit            stop the VM\n"
 "  raw JSON        send one QMP command, e.g. raw '{\"execute\": \"query-kvm\"}'\n"
 "                  (a bare command name works too: raw query-status), print the reply\n"
 "\n"
+"commands for minivmm-memd:\n"
+"  host            budget, usage, pressure and state of the host (query-host)\n"
+"  vms             every managed VM: target, actual, resident, floor, guest stats\n"
+"  watch           host and VMs every second, and each decision as it is made,\n"
+"                  until Ctrl-C (or --count refreshes)\n"
+"  raw JSON        as above\n"
+"\n"
 "options:\n"
+"  -n, --count N   watch: stop after N refreshes\n"
 "  -h, --help      this text\n"
 "  -V, --version   print the version\n");
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -73,84 +72,7 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-/* ---- transport ---- */
-
-static void ctl_send(struct ctl *c, json_t *msg)
-{
-	char *s = json_dumps(msg, JSON_COMPACT);
-	json_decref(msg);
-	if (!s)
-		die("out of memory");
-	size_t len = strlen(s), off = 0;
-	s[len] = '\n';  /* replaces the NUL: one request per line */
-	len++;
-	while (off < len) {
-		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("%s: send: %s", c->path, strerror(errno));
-		}
-		off += (size_t)n;
-	}
-	free(s);
-}
-
-/*
- * Returns the next message, or NULL on timeout (timeout_ms < 0 waits
- * forever) or Ctrl-C in watch mode. Dies when the connection ends.
- */
-static json_t *ctl_recv(struct ctl *c, int timeout_ms)
-{
-	for (;;) {
-		size_t off = 0;
-		while (off < c->len && strchr(" \t\r\n", c->buf[off]))
-			off++;
-		if (off < c->len) {
-			json_error_t jerr;
-			json_t *msg = json_loadb(c->buf + off, c->len - off, JSON_DISABLE_EOF_CHECK, &jerr);
-			size_t used = jerr.position > 0 ? (size_t)jerr.position : 0;
-			if (msg) {
-				off += used;
-				memmove(c->buf, c->buf + off, c->len - off);
-				c->len -= off;
-				return msg;
-			}
-			if (used < c->len - off)
-				die("%s: the server sent malformed JSON: %s", c->path, jerr.text);
-		}
-		if (c->len > CTL_MAX_MESSAGE)
-			die("%s: reply larger than 16 MiB", c->path);
-
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		int r = poll(&pfd, 1, timeout_ms);
-		if (r < 0 && errno == EINTR) {
-			if (ctl_interrupted)
-				return NULL;
-			continue;
-		}
-		if (r < 0)
-			die("%s: poll: %s", c->path, strerror(errno));
-		if (r == 0)
-			return NULL;
-		if (c->cap - c->len < 65536) {
-			c->cap = c->cap ? c->cap * 2 : 131072;
-			c->buf = realloc(c->buf, c->cap);
-			if (!c->buf)
-				die("out of memory");
-		}
-		ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			die("%s: recv: %s", c->path, strerror(errno));
-		if (n == 0)
-			die("%s: minivmm closed the connection", c->path);
-		c->len += (size_t)n;
-	}
-}
-
-static void ctl_print_time(void)
+void ctl_print_time(void)
 {
 	time_t t = time(NULL);
 	struct tm tm;
@@ -160,10 +82,15 @@ static void ctl_print_time(void)
 	printf("%s ", buf);
 }
 
-static void ctl_print_event(json_t *ev)
+static void ctl_print_event(struct ctl *c, json_t *ev)
 {
 	const char *name = json_string_value(json_object_get(ev, "event"));
 	json_t *data = json_object_get(ev, "data");
+
+	if (c->daemon) {
+		ctl_memd_print_event(ev);
+		return;
+	}
 	ctl_print_time();
 	printf("event %s", name ? name : "?");
 	json_t *actual = json_object_get(data, "actual");
@@ -180,64 +107,49 @@ static void ctl_print_event(json_t *ev)
 	fflush(stdout);
 }
 
-/*
- * Sends one command and waits for its reply; events in between are printed
- * in watch mode and skipped otherwise. Returns the reply message (with
- * "return" or "error"); NULL on timeout or interruption.
- */
-static json_t *ctl_exchange(struct ctl *c, json_t *req, bool match_id)
+/* Prints the events the client kept since the last call. */
+void ctl_print_events(struct ctl *c)
 {
-	json_int_t id = ++c->next_id;
-	if (match_id)
-		json_object_set_new(req, "id", json_integer(id));
-	ctl_send(c, req);
-	for (;;) {
-		json_t *msg = ctl_recv(c, CTL_REPLY_TIMEOUT_MS);
-		if (!msg)
-			return NULL;
-		if (json_object_get(msg, "event")) {
-			if (c->watch)
-				ctl_print_event(msg);
-			json_decref(msg);
-			continue;
-		}
-		json_t *mid = json_object_get(msg, "id");
-		if (match_id && !(json_is_integer(mid) && json_integer_value(mid) == id)) {
-			json_decref(msg);
-			continue;
-		}
-		return msg;
+	json_t *ev;
+	char err[256];
+
+	while (qmp_client_next_event(c->qc, 0, &ev, err, sizeof(err)) == 0) {
+		ctl_print_event(c, ev);
+		json_decref(ev);
 	}
 }
 
-/* Runs name(args stolen); returns the "return" value (new ref) or NULL with the error in err. */
-static json_t *ctl_cmd(struct ctl *c, const char *name, json_t *args, char *err, size_t errlen)
+/* The user's words for a transport failure; ends the program. */
+void ctl_die_io(struct ctl *c, const char *what, int r, const char *err)
 {
-	json_t *req = json_pack("{s:s}", "execute", name);
-	if (!req)
-		die("out of memory");
-	if (args)
-		json_object_set_new(req, "arguments", args);
-	json_t *msg = ctl_exchange(c, req, true);
-	if (!msg) {
-		snprintf(err, errlen, ctl_interrupted ? "interrupted" : "no reply within %d s",
-			 CTL_REPLY_TIMEOUT_MS / 1000);
+	if (r == -EPIPE)
+		die("%s: %s closed the connection", c->path, c->daemon ? "minivmm-memd" : "minivmm");
+	if (r == -ETIMEDOUT)
+		die("%s: no reply within %d s", what, CTL_REPLY_TIMEOUT_MS / 1000);
+	if (r == -EMSGSIZE)
+		die("%s: reply larger than 16 MiB", c->path);
+	die("%s: %s", what, err);
+}
+
+json_t *ctl_cmd(struct ctl *c, const char *name, json_t *args, char *err, size_t errlen)
+{
+	json_t *ret;
+	int r = qmp_client_execute(c->qc, name, args, CTL_REPLY_TIMEOUT_MS, &ret, err, errlen);
+
+	if (c->watch)
+		ctl_print_events(c);
+	if (r == -EPROTO)
+		return NULL;
+	if (r == -EINTR && ctl_interrupted) {
+		snprintf(err, errlen, "interrupted");
 		return NULL;
 	}
-	json_t *ret = json_object_get(msg, "return");
-	if (ret) {
-		json_incref(ret);
-		json_decref(msg);
-		return ret;
-	}
-	const char *desc = json_string_value(json_object_get(json_object_get(msg, "error"), "desc"));
-	snprintf(err, errlen, "%s", desc ? desc : "malformed reply");
-	json_decref(msg);
-	return NULL;
+	if (r)
+		ctl_die_io(c, name, r, err);
+	return ret;
 }
 
-/* Like ctl_cmd but a failure ends the program with the server's message. */
-static json_t *ctl_must(struct ctl *c, const char *name, json_t *args)
+json_t *ctl_must(struct ctl *c, const char *name, json_t *args)
 {
 	char err[512];
 	json_t *ret = ctl_cmd(c, name, args, err, sizeof(err));
@@ -249,24 +161,25 @@ static json_t *ctl_must(struct ctl *c, const char *name, json_t *args)
 static void ctl_connect(struct ctl *c, const char *spec)
 {
 	const char *path = strncmp(spec, "unix:", 5) == 0 ? spec + 5 : spec;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char err[512];
+	int r;
 
 	c->path = path;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		die("socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		die("socket: %s", strerror(errno));
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		die("cannot connect to %s: %s; is minivmm running with --qmp unix:%s?",
-		    path, strerror(errno), path);
-
-	json_t *greet = ctl_recv(c, 5000);
-	if (!greet || !json_object_get(greet, "QMP"))
+	r = qmp_client_connect(path, 5000, 1, &c->qc, err, sizeof(err));
+	if (r == -EBADMSG && strstr(err, "no QMP greeting"))
 		die("%s: no QMP greeting; is this a minivmm or QEMU QMP socket?", path);
-	json_decref(greet);
-	json_decref(ctl_must(c, "qmp_capabilities", NULL));
+	if (r && strstr(err, "cannot connect"))
+		die("%s; is minivmm running with --qmp unix:%s?", err, path);
+	if (r == -EPROTO)
+		die("qmp_capabilities: %s", err);
+	if (r == -ETIMEDOUT || r == -EPIPE || r == -EMSGSIZE)
+		ctl_die_io(c, "qmp_capabilities", r, err);
+	if (r)
+		die("%s", err);
+	/* minivmm-memd names itself in the greeting, as QEMU does with "package" */
+	const char *pkg = json_string_value(json_object_get(json_object_get(qmp_client_greeting(c->qc),
+									    "version"), "package"));
+	c->daemon = pkg && strncmp(pkg, "minivmm-memd", 12) == 0;
 }
 
 /* ---- printing helpers ---- */
@@ -286,7 +199,7 @@ static bool ctl_key_is_bytes(const char *key)
 }
 
 /* Prints a JSON value as an indented "key: value" tree; sizes as bytes with units. */
-static void ctl_print_tree(const char *key, json_t *v, int depth)
+void ctl_print_tree(const char *key, json_t *v, int depth)
 {
 	char b[32];
 
@@ -425,6 +338,37 @@ static void ctl_on_sigint(int sig)
 	ctl_interrupted = 1;
 }
 
+void ctl_catch_interrupt(void)
+{
+	struct sigaction sa = { .sa_handler = ctl_on_sigint };
+
+	sigaction(SIGINT, &sa, NULL);  /* no SA_RESTART: poll returns EINTR */
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void ctl_wait_second(struct ctl *c)
+{
+	uint64_t until = now_ns() + 1000000000ULL;
+
+	/* print every event that arrives meanwhile */
+	while (!ctl_interrupted) {
+		uint64_t now = now_ns();
+		json_t *ev;
+		char err[256];
+		int r;
+
+		if (now >= until)
+			break;
+		r = qmp_client_next_event(c->qc, (int)((until - now) / 1000000ULL) + 1, &ev, err, sizeof(err));
+		if (r == 0) {
+			ctl_print_event(c, ev);
+			json_decref(ev);
+		} else if (r != -ETIMEDOUT && r != -EINTR) {
+			ctl_die_io(c, "watch", r, err);
+		}
+	}
+}
+
 static int64_t ctl_stat(json_t *gs, const char *name)
 {
 	json_t *v = json_object_get(json_object_get(gs, "stats"), name);
@@ -433,15 +377,13 @@ static int64_t ctl_stat(json_t *gs, const char *name)
 
 static int cmd_watch(struct ctl *c)
 {
-	struct sigaction sa = { .sa_handler = ctl_on_sigint };
-	sigaction(SIGINT, &sa, NULL);  /* no SA_RESTART: poll returns EINTR */
-	sigaction(SIGTERM, &sa, NULL);
+	ctl_catch_interrupt();
 	c->watch = true;
 	printf("watching %s (Ctrl-C to stop)\n", c->path);
 	fflush(stdout);
 
 	bool said_no_stats = false;
-	while (!ctl_interrupted) {
+	for (long round = 0; !ctl_interrupted && (!c->count || round < c->count); round++) {
 		char err[512], b[32];
 		json_t *bal = ctl_cmd(c, "query-balloon", NULL, err, sizeof(err));
 		json_t *gs = bal ? ctl_guest_stats(c, err, sizeof(err)) : NULL;
@@ -473,19 +415,8 @@ static int cmd_watch(struct ctl *c)
 		json_decref(bal);
 		json_decref(gs);
 
-		/* wait a second, printing any event that arrives meanwhile */
-		uint64_t until = now_ns() + 1000000000ULL;
-		while (!ctl_interrupted) {
-			uint64_t now = now_ns();
-			if (now >= until)
-				break;
-			json_t *ev = ctl_recv(c, (int)((until - now) / 1000000ULL) + 1);
-			if (!ev)
-				continue;
-			if (json_object_get(ev, "event"))
-				ctl_print_event(ev);
-			json_decref(ev);
-		}
+		if (!c->count || round + 1 < c->count)
+			ctl_wait_second(c);
 	}
 	printf("\n");
 	return 0;
@@ -537,12 +468,11 @@ static int cmd_raw(struct ctl *c, const char *text)
 		die("raw: not valid JSON: %s (column %d)", jerr.text, jerr.column);
 	if (!json_is_object(req))
 		die("raw: a QMP command is a JSON object like {\"execute\": \"query-status\"}");
-	bool has_id = json_object_get(req, "id") != NULL;
-	json_t *msg = ctl_exchange(c, req, !has_id);
-	if (!msg)
-		die("raw: no reply within %d s", CTL_REPLY_TIMEOUT_MS / 1000);
-	if (!has_id)
-		json_object_del(msg, "id");  /* ours, not the user's */
+	json_t *msg;
+	char err[512];
+	int r = qmp_client_transact(c->qc, req, CTL_REPLY_TIMEOUT_MS, &msg, err, sizeof(err));
+	if (r)
+		ctl_die_io(c, "raw", r, err);
 	char *s = json_dumps(msg, JSON_INDENT(2));
 	printf("%s\n", s ? s : "");
 	free(s);
@@ -554,14 +484,25 @@ static int cmd_raw(struct ctl *c, const char *text)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ctl c = { .qc = NULL };
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+n:hV", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'n': {
+			char *end;
+
+			errno = 0;
+			c.count = strtol(optarg, &end, 10);
+			if (errno || *end || c.count < 1)
+				die("--count '%s' is not valid: give a number of refreshes from 1 up", optarg);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -589,7 +530,7 @@ int main(int argc, char **argv)
 	} table[] = {
 		{ "info", 0, "" }, { "balloon", 1, " SIZE" }, { "stats", 0, "" },
 		{ "watch", 0, "" }, { "mm", 0, "" }, { "reclaim", 1, " SIZE" },
-		{ "quit", 0, "" }, { "raw", 1, " JSON" },
+		{ "quit", 0, "" }, { "raw", 1, " JSON" }, { "host", 0, "" }, { "vms", 0, "" },
 	};
 	size_t i;
 	for (i = 0; i < ARRAY_SIZE(table); i++)
@@ -608,10 +549,22 @@ int main(int argc, char **argv)
 	if (table[i].nargs && strcmp(cmd, "raw"))
 		ctl_parse_size(args[0]);
 
-	struct ctl c = { .fd = -1 };
 	ctl_connect(&c, sock);
 	int status;
-	if (!strcmp(cmd, "info"))
+	bool vm_only = strcmp(cmd, "raw") && strcmp(cmd, "watch");
+	if (c.daemon && vm_only && strcmp(cmd, "host") && strcmp(cmd, "vms"))
+		die("%s is minivmm-memd's control socket: '%s' is a command for a VM; "
+		    "use host, vms, watch or raw", c.path, cmd);
+	if (!c.daemon && (!strcmp(cmd, "host") || !strcmp(cmd, "vms")))
+		die("%s is not minivmm-memd's control socket: '%s' is a command for minivmm-memd "
+		    "(started with --control unix:SOCKET)", c.path, cmd);
+	if (c.daemon && !strcmp(cmd, "host"))
+		status = ctl_memd_host(&c);
+	else if (c.daemon && !strcmp(cmd, "vms"))
+		status = ctl_memd_vms(&c);
+	else if (c.daemon && !strcmp(cmd, "watch"))
+		status = ctl_memd_watch(&c);
+	else if (!strcmp(cmd, "info"))
 		status = cmd_info(&c);
 	else if (!strcmp(cmd, "balloon"))
 		status = cmd_balloon(&c, args[0]);
@@ -627,7 +580,6 @@ int main(int argc, char **argv)
 		status = cmd_quit(&c);
 	else
 		status = cmd_raw(&c, args[0]);
-	close(c.fd);
-	free(c.buf);
+	qmp_client_close(c.qc);
 	return status;
 }

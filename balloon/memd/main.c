@@ -1,0 +1,175 @@
+/*
+ * minivmm-memd, the program: options (the same names as the config file's
+ * keys), start-up checks, signals and the event loop. The only place that
+ * exits the process.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "balloon/memd/memd.h"
+#include "vmm/lib/loop.h"
+#include "vmm/lib/version.h"
+
+#define EXIT_USAGE   64
+#define EXIT_STARTUP 65
+
+static const char usage_text[] =
+"Usage: minivmm-memd [OPTIONS]\n"
+"Keep every minivmm VM of this host within one memory budget: watch host pressure\n"
+"and each VM, balloon guests and set their resident targets, give memory back\n"
+"to guests under pressure.\n"
+"\n"
+"Budget (one of; default: the host itself, keeping --reserve available):\n"
+"      --budget SIZE         memory the managed VMs may use together (process RSS,\n"
+"                            hugetlb included), e.g. 8G\n"
+"      --cgroup PATH         a memory cgroup's limit and usage (v1 or v2)\n"
+"      --reserve SIZE        host mode: MemAvailable to keep free (default 512M)\n"
+"\n"
+"VMs:\n"
+"      --vm unix:PATH        a VM's QMP socket (repeatable)\n"
+"      --run-dir DIR         find VMs started with minivmm --name NAME here, as\n"
+"                            NAME.qmp (default /run/minivmm; searched when no --vm\n"
+"                            is given or --run-dir is)\n"
+"      --vm-floor NAME=SIZE  never balloon VM NAME below SIZE (NAME * for every VM;\n"
+"                            default max(256M, 25% of its RAM))\n"
+"      --vm-weight NAME=N    share of memory under pressure, 1-10000 (default 100)\n"
+"      --config FILE         options from a file: key = value lines or a JSON object\n"
+"\n"
+"Policy:\n"
+"      --policy NAME         minivmm (default), mom (oVirt MOM's rules) or none\n"
+"                            (observe only)\n"
+"      --interval SECONDS    tick period (default 1); a PSI trigger also wakes it\n"
+"\n"
+"Output and control:\n"
+"      --control unix:PATH   QMP-style monitor: query-host, query-vms, set-budget,\n"
+"                            set-policy, and an event for every decision\n"
+"      --log FILE            timeline: one JSON line per sample and per decision\n"
+"      --metrics-file PATH   Prometheus text-format metrics, rewritten every 2 s\n"
+"  -v, --verbose             log every decision on stderr\n"
+"  -h, --help                this text\n"
+"  -V, --version             version\n"
+"\n"
+"Exit status: 0 stopped by SIGINT or SIGTERM, 64 bad option or configuration,\n"
+"65 could not start (control socket, cgroup, log file).\n";
+
+static const struct option long_opts[] = {
+	{ "budget",       required_argument, NULL, 0 },
+	{ "cgroup",       required_argument, NULL, 0 },
+	{ "reserve",      required_argument, NULL, 0 },
+	{ "vm",           required_argument, NULL, 0 },
+	{ "run-dir",      required_argument, NULL, 0 },
+	{ "vm-floor",     required_argument, NULL, 0 },
+	{ "vm-weight",    required_argument, NULL, 0 },
+	{ "config",       required_argument, NULL, 0 },
+	{ "policy",       required_argument, NULL, 0 },
+	{ "interval",     required_argument, NULL, 0 },
+	{ "control",      required_argument, NULL, 0 },
+	{ "log",          required_argument, NULL, 0 },
+	{ "metrics-file", required_argument, NULL, 0 },
+	{ "verbose",      no_argument,       NULL, 'v' },
+	{ "help",         no_argument,       NULL, 'h' },
+	{ "version",      no_argument,       NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void __attribute__((noreturn)) usage_error(const char *msg)
+{
+	fprintf(stderr, "minivmm-memd: %s; see 'minivmm-memd --help'\n", msg);
+	exit(EXIT_USAGE);
+}
+
+static void parse_args(int argc, char **argv, struct memd_opts *o)
+{
+	char err[600], msg[700];
+	int c, idx, sources = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vhV", long_opts, &idx)) != -1) {
+		switch (c) {
+		case 0: {
+			const char *name = long_opts[idx].name;
+
+			if (!strcmp(name, "budget") || !strcmp(name, "cgroup"))
+				sources++;
+			if (memd_opts_set(o, name, optarg, err, sizeof(err)))
+				usage_error(err);
+			break;
+		}
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("minivmm-memd %s\n", MINIVMM_VERSION);
+			exit(0);
+		case ':':
+			snprintf(msg, sizeof(msg), "option '%s' needs a value", argv[optind - 1]);
+			usage_error(msg);
+		default:
+			snprintf(msg, sizeof(msg), "unknown option '%s'", argv[optind - 1]);
+			usage_error(msg);
+		}
+	}
+	if (optind < argc) {
+		snprintf(msg, sizeof(msg), "unexpected argument '%s' (VM sockets are given with --vm unix:PATH)",
+			 argv[optind]);
+		usage_error(msg);
+	}
+	if (sources > 1)
+		usage_error("give --budget or --cgroup, not both");
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct memd *d = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	memd_log_msg(d, "%s: stopping", strsignal((int)si.ssi_signo));
+	loop_stop(d->loop);
+}
+
+int main(int argc, char **argv)
+{
+	static struct memd d;
+	char err[600] = "";
+	sigset_t sigs;
+	int r;
+
+	memd_opts_init(&d.o);
+	parse_args(argc, argv, &d.o);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.sig_fd = -1;
+
+	r = memd_start(&d, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "minivmm-memd: %s\n", err[0] ? err : strerror(-r));
+		memd_stop(&d);
+		return r == -EINVAL ? EXIT_USAGE : EXIT_STARTUP;
+	}
+	d.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d.sig_fd < 0 || loop_add(d.loop, d.sig_fd, EPOLLIN, on_signal, &d) < 0) {
+		fprintf(stderr, "minivmm-memd: cannot watch signals: %s\n", strerror(errno));
+		memd_stop(&d);
+		return EXIT_STARTUP;
+	}
+	loop_run(d.loop);
+	loop_del(d.loop, d.sig_fd);
+	close(d.sig_fd);
+	memd_stop(&d);
+	return 0;
+}
