@@ -3,6 +3,7 @@
 #   make run      install missing Debian packages, build, boot the demo guest
 #   make test     install missing packages, build (also under ASan/UBSan), run every test
 #   make bench    install missing packages, build, print benchmark figures
+#   make overcommit  minivmm-memd policies side by side under a memory cgroup (tables, plots)
 #   make check-deps  check that no #include crosses the layering (also run by make test)
 
 CC       ?= gcc
@@ -40,7 +41,7 @@ UNITBIN  := $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
 TOOLSRC  := $(wildcard tests/tools/*.c)
 TOOLBIN  := $(TOOLSRC:tests/tools/%.c=$(B)/tests/%)
 
-.PHONY: all deps run test bench asan clean install check-deps
+.PHONY: all deps run test bench overcommit asan clean install check-deps
 all: $(B)/minivmm $(B)/minivmm-ctl $(B)/minivmm-memd $(B)/guest.img
 
 deps:
@@ -111,15 +112,20 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(TOOLBIN)
 	python3 bench/bench.py
 
+# Policies side by side under a real memory cgroup; OVERCOMMIT_ARGS="--quick" for a short run.
+overcommit: deps
+	@$(MAKE) --no-print-directory all
+	python3 bench/overcommit.py $(OVERCOMMIT_ARGS)
+
 PREFIX ?= /usr/local
 install: all
 	install -D -m 0755 $(B)/minivmm $(DESTDIR)$(PREFIX)/bin/minivmm
 	install -D -m 0755 $(B)/minivmm-ctl $(DESTDIR)$(PREFIX)/bin/minivmm-ctl
 	install -D -m 0755 $(B)/minivmm-memd $(DESTDIR)$(PREFIX)/bin/minivmm-memd
 	install -D -m 0644 $(B)/guest.img $(DESTDIR)$(PREFIX)/share/minivmm/guest.img
-	install -D -m 0644 man/minivmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm.1
-	install -D -m 0644 man/minivmm-ctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm-ctl.1
-	install -D -m 0644 man/minivmm-memd.8 $(DESTDIR)$(PREFIX)/share/man/man8/minivmm-memd.8
+	install -D -m 0644 vmm/minivmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm.1
+	install -D -m 0644 vmm/ctl/minivmm-ctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/minivmm-ctl.1
+	install -D -m 0644 balloon/memd/minivmm-memd.8 $(DESTDIR)$(PREFIX)/share/man/man8/minivmm-memd.8
 
 clean:
 	rm -rf $(B)

@@ -266,41 +266,6 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 	name_socket(mo, cfg);
 }
 
-/* A field ("MemTotal:") of /proc/meminfo in bytes, 0 if absent. */
-static uint64_t meminfo(const char *field)
-{
-	FILE *f = fopen("/proc/meminfo", "re");
-	char line[256];
-	unsigned long long kb;
-	uint64_t v = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)) && sscanf(line + strlen(field), "%llu", &kb) == 1)
-			v = (uint64_t)kb << 10;
-	fclose(f);
-	return v;
-}
-
-/*
- * Guest RAM beyond the host's RAM + swap is an overcommitted VM: it runs
- * as long as the guest does not touch more than the host can give. Said
- * once, so a later host OOM kill is not a mystery.
- */
-static void note_overcommit(const struct vm_config *cfg)
-{
-	uint64_t host = meminfo("MemTotal:") + meminfo("SwapTotal:");
-	char a[32], b[32], c[32];
-
-	if (!host || cfg->mem.ram_size <= host)
-		return;
-	fprintf(stderr, "minivmm: the VM is overcommitted: guest RAM %s is more than the host's RAM + swap "
-		"(%s) by %s; host memory is taken only as the guest touches it\n",
-		size_format(cfg->mem.ram_size, SIZE_EXACT, a, sizeof(a)), size_format(host, SIZE_EXACT, b, sizeof(b)),
-		size_format(cfg->mem.ram_size - host, SIZE_EXACT, c, sizeof(c)));
-}
-
 /* SIGINT and SIGTERM arrive on the main loop through a signalfd. */
 static void on_signal(void *opaque, uint32_t events)
 {
@@ -354,7 +319,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minivmm: %s\n", err[0] ? err : strerror(-ret));
 		goto out;
 	}
-	note_overcommit(&cfg);
 
 	sigdelset(&sigs, SIGUSR1);
 	vm.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -221,6 +221,17 @@ static void sample_host(struct memd *d, struct memd_host_in *h)
 	for (int i = 0; i < d->nvm; i++)
 		if (d->vm[i]->sampled && d->vm[i]->rss != MEMD_NONE)
 			h->vmm_rss += d->vm[i]->rss;
+	/*
+	 * MOM knows only a host. Where memd manages a budget or a cgroup, that
+	 * budget is the host MOM is asked to keep: MemTotal the budget, free
+	 * what the VMs leave of it (no page cache of its own). Its rules stay
+	 * exactly MOM's; they just see the same memory the other policies do.
+	 */
+	if (h->budget != MEMD_NONE && h->usage != MEMD_NONE) {
+		h->mem_total = h->budget;
+		h->mem_free = h->usage < h->budget ? h->budget - h->usage : 0;
+		h->buffers = h->cached = 0;
+	}
 }
 
 static const char *action_name(const struct memd_vm_decision *dec)

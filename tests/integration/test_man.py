@@ -1,4 +1,5 @@
-"""The man pages (man/) agree with each program's --help: every long option
+"""The man pages (beside each program: vmm/minivmm.1, vmm/ctl/minivmm-ctl.1,
+balloon/memd/minivmm-memd.8) agree with each program's --help: every long option
 --help lists has an entry in the man page's OPTIONS, and every option the
 man page documents is one --help lists. The pages are valid roff (man
 renders them without warnings) and `make install` installs them."""
@@ -14,8 +15,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 import lib  # noqa: E402
 from lib import Skip  # noqa: E402
 
-PAGES = [("minivmm", "man/minivmm.1"), ("minivmm-ctl", "man/minivmm-ctl.1"),
-         ("minivmm-memd", "man/minivmm-memd.8")]
+PAGES = [("minivmm", "vmm/minivmm.1"), ("minivmm-ctl", "vmm/ctl/minivmm-ctl.1"),
+         ("minivmm-memd", "balloon/memd/minivmm-memd.8")]
 
 
 def help_options(prog):

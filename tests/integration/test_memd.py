@@ -395,20 +395,3 @@ def test_ctl_against_memd():
         rc, out, err = ctl(d.ctl, "raw", "query-vms")
         assert rc == 0 and json.loads(out)["return"][0]["name"] == "shown", out
         d.stop()
-
-
-def test_overcommitted_vm_starts():
-    """Guest RAM beyond RAM + swap must start, say so once, and run."""
-    host = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(("MemTotal:", "SwapTotal:")):
-                host += int(line.split()[1]) * 1024
-    mem = (host // (1 << 30) + 6) << 30
-    status, out, err = lib.run_vm(["--mem", "%dG" % (mem >> 30)], append="workload=fill size=16M", timeout=120)
-    if status == 65 and "more than the host can map (RAM + swap" in err:
-        raise Skip("mm/memory.c still refuses guest RAM beyond RAM + swap (the lead's change to mm_create: "
-                   "drop that check, map private RAM with MAP_NORESERVE)")
-    assert status == 0, (status, err[-2000:])
-    assert err.count("the VM is overcommitted") == 1, err
-    assert "fill: ok" in out, out[-2000:]
