@@ -82,8 +82,10 @@ class Cgroup:
 
 
 def wss_args(i, n, mem, duration, step):
-    """Working sets that differ; VM 0's grows at the pressure step."""
-    size_b = mem * 5 // 8
+    """An idle-heavy mix: each guest touches 3/4 of its RAM, keeps a hot set
+    of a tenth to a third of that busy, and leaves the rest cold; VM 0's
+    working set grows at the pressure step."""
+    size_b = mem * 3 // 4
     hots = [size_b // 10, size_b // 5, size_b // 3, size_b // 8]
     hot = "%dM" % (hots[i % len(hots)] >> 20)
     if i == 0:
@@ -108,6 +110,8 @@ def run_policy(policy, a, run_dir):
                                      "--control", "unix:" + os.path.join(rd, "memd.sock")],
                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(rd, "memd.err"), "w"))
         for i in range(a.vms):
+            if i:
+                time.sleep(a.stagger)   # guests come up one after another, as on a host
             cmd = [MINIVMM, "--name", "vm%d" % i, "--run-dir", rd, "--mem", "%dM" % (a.mem >> 20),
                    "--mm", "cold-age=30", "--balloon", "stats-period=1,free-page-reporting=on",
                    "--append", wss_args(i, a.vms, a.mem, a.duration, a.step), lib.GUEST]
@@ -222,12 +226,13 @@ def main():
     ap.add_argument("--vms", type=int, default=4)
     ap.add_argument("--mem", type=size, default=size("1G"))
     ap.add_argument("--duration", type=int, default=90)
-    ap.add_argument("--step", type=int, default=30, help="seconds after start the working set of VM 0 grows")
+    ap.add_argument("--step", type=int, default=30, help="seconds after its fill VM 0's working set grows")
+    ap.add_argument("--stagger", type=int, default=8, help="seconds between VM starts")
     ap.add_argument("--policies", default="nolimit,none,mom,minivmm")
-    ap.add_argument("--quick", action="store_true", help="2 VMs of 512M for 40 s")
+    ap.add_argument("--quick", action="store_true", help="2 VMs of 768M for 40 s")
     a = ap.parse_args()
     if a.quick:
-        a.vms, a.mem, a.duration, a.step = 2, size("512M"), 40, 15
+        a.vms, a.mem, a.duration, a.step = 2, size("768M"), 40, 15
     os.makedirs(OUT, exist_ok=True)
     run_dir = os.path.join(OUT, "run")
     shutil.rmtree(run_dir, ignore_errors=True)
