@@ -236,7 +236,6 @@ int mmgr_create(struct vm *vm, const char *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "memory manager: out of memory");
 		return -ENOMEM;
 	}
-	mm_qmp_link();
 	m->vm = vm;
 	m->gm = &vm->mem;
 	m->uffd = m->uffd_stop = -1;

@@ -17,6 +17,7 @@
 
 struct vm;
 struct mm_manager;
+struct qmp_registry;
 
 /* Per-4 KiB page states (see ARCHITECTURE.md). */
 enum mm_page_state {
@@ -68,5 +69,9 @@ void mmgr_query(struct mm_manager *m, json_t *obj);
  * NULL with err filled (reclaim off, or not started).
  */
 json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
+
+/* Registers query-memory-manager and mm-reclaim (run off the main thread)
+ * in reg with m as their context (qmp_mm.c). 0 or -errno. Main thread. */
+int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m);
 
 #endif
