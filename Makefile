@@ -57,14 +57,12 @@ $(B)/libminivmm.a: $(LIBOBJ)
 $(B)/asan/libminivmm.a: $(ASANOBJ)
 	@rm -f $@; ar rcs $@ $^
 
-# whole-archive: QMP commands register themselves from constructors
-WHOLE = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
 $(B)/minivmm: $(B)/obj/vmm/main.o $(B)/libminivmm.a
-	$(CC) $(HOSTFLAGS) -o $@ $< $(call WHOLE,$(B)/libminivmm.a) $(LDLIBS)
+	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/minivmm-ctl: $(B)/obj/vmm/ctl/minivmm-ctl.o $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/asan/minivmm: $(B)/asan/obj/vmm/main.o $(B)/asan/libminivmm.a
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/guest/%.c.o: %.c
 	@mkdir -p $(dir $@)
@@ -79,7 +77,7 @@ $(B)/guest.img: $(GUESTOBJ) guest-driver/guest.ld
 # Unit tests (cmocka) link the sanitized library.
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libminivmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS) $$(pkg-config --libs cmocka)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs cmocka)
 # Host-side helper programs used by the integration tests and benchmarks.
 $(B)/tests/%: tests/tools/%.c $(B)/libminivmm.a
 	@mkdir -p $(dir $@)
