@@ -175,10 +175,12 @@ static bool qmp_client_alive(struct qmp_server *srv, struct qmp_client *c)
 
 /*
  * Sends a command's outcome to c. Events queued before it (a STOP from
- * `stop`) go out first, as QEMU sends them before the reply. false when c
- * was closed (possibly by the events' sending).
+ * `stop`) go out first, as QEMU sends them before the reply; a client that
+ * negotiates now gets the events emitted from here on. false when c was
+ * closed (possibly by the events' sending).
  */
-static bool qmp_send_outcome(struct qmp_server *srv, struct qmp_client *c, struct qmp_async *req)
+static bool qmp_send_outcome(struct qmp_server *srv, struct qmp_client *c, struct qmp_async *req,
+			     bool is_caps)
 {
 	char cls[64];
 	json_t *msg;
@@ -186,6 +188,8 @@ static bool qmp_send_outcome(struct qmp_server *srv, struct qmp_client *c, struc
 	qmp_drain_events(srv);
 	if (!qmp_client_alive(srv, c))
 		return false;
+	if (is_caps && req->ret)
+		c->negotiated = true;
 	if (req->ret) {
 		msg = json_pack("{s:o}", "return", req->ret);
 		req->ret = NULL;
@@ -242,7 +246,7 @@ static void qmp_finish_pending(struct qmp_server *srv, struct qmp_pending *p)
 	if (c) {
 		c->busy = NULL;
 		/* what the client sent meanwhile is parsed now, then the socket read */
-		if (qmp_send_outcome(srv, c, &p->req) && !srv->closing && qmp_client_parse(c) &&
+		if (qmp_send_outcome(srv, c, &p->req, false) && !srv->closing && qmp_client_parse(c) &&
 		    !c->busy)
 			qmp_client_read(c);
 	}
@@ -287,9 +291,7 @@ static bool qmp_start(struct qmp_client *c, const char *name, json_t *args, json
 		srv->inflight++;
 		return true;
 	}
-	if (is_caps && p->req.ret)
-		c->negotiated = true;
-	bool ok = qmp_send_outcome(srv, c, &p->req);
+	bool ok = qmp_send_outcome(srv, c, &p->req, is_caps);
 	qmp_pending_free(p);
 	return ok;
 }
