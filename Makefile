@@ -66,16 +66,14 @@ $(B)/libmemd.a: $(MEMDOBJ)
 $(B)/asan/libmemd.a: $(ASANMEMDOBJ)
 	@rm -f $@; ar rcs $@ $^
 
-# whole-archive: QMP commands register themselves from constructors
-WHOLE = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
 $(B)/minivmm: $(B)/obj/vmm/main.o $(B)/libminivmm.a
-	$(CC) $(HOSTFLAGS) -o $@ $< $(call WHOLE,$(B)/libminivmm.a) $(LDLIBS)
+	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/minivmm-ctl: $(CTLSRC:%.c=$(B)/obj/%.o) $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/minivmm-memd: $(B)/obj/balloon/memd/main.o $(B)/libmemd.a $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/asan/minivmm: $(B)/asan/obj/vmm/main.o $(B)/asan/libminivmm.a
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/asan/minivmm-memd: $(B)/asan/obj/balloon/memd/main.o $(B)/asan/libmemd.a $(B)/asan/libminivmm.a
 	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -90,9 +88,9 @@ $(B)/guest.img: $(GUESTOBJ) guest-driver/guest.ld
 	$(CC) $(GUESTFLAGS) -static -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-T,guest-driver/guest.ld -o $@ $(GUESTOBJ) -lgcc
 
 # Unit tests (cmocka) link the sanitized libraries.
-$(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libminivmm.a $(B)/asan/libmemd.a
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libmemd.a $(B)/asan/libminivmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $< $(B)/asan/libmemd.a $(call WHOLE,$(B)/asan/libminivmm.a) $(LDLIBS) $$(pkg-config --libs cmocka)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs cmocka)
 # Host-side helper programs used by the integration tests and benchmarks.
 $(B)/tests/%: tests/tools/%.c $(B)/libminivmm.a
 	@mkdir -p $(dir $@)

@@ -421,9 +421,8 @@ void balloon_destroy(struct vm *vm)
 	vm->balloon = NULL;
 }
 
-int balloon_set_target(struct vm *vm, uint64_t target, char *err, size_t errlen)
+int balloon_set_target(struct balloon *b, uint64_t target, char *err, size_t errlen)
 {
-	struct balloon *b = vm->balloon;
 	char s1[32], s2[32];
 
 	if (!b) {

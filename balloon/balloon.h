@@ -25,6 +25,7 @@
 struct vm;
 struct guest_mem;
 struct mm_manager;
+struct qmp_registry;
 
 /*
  * The device's ABI comes from the kernel's UAPI headers (Debian 12's
@@ -81,6 +82,7 @@ struct balloon {
 	struct guest_mem *gm;
 	struct mm_manager *mgr;      /* NULL: discard directly */
 	struct virtio_mmio *vio;     /* NULL when stand-alone */
+	struct qmp_registry *qmp;    /* where BALLOON_CHANGE goes; NULL: nowhere */
 	struct balloon_opts opts;
 	uint64_t features;           /* negotiated */
 
@@ -128,8 +130,8 @@ void balloon_destroy(struct vm *vm);
 
 /* Sets the guest memory target in bytes (QMP `balloon`): num_pages =
  * (ram - target) / 4 KiB and a config interrupt. -EINVAL with err when the
- * target is <= 0 or above guest RAM, -ENODEV without a balloon. */
-int balloon_set_target(struct vm *vm, uint64_t target_bytes, char *err, size_t errlen);
+ * target is <= 0 or above guest RAM, -ENODEV without a balloon (b NULL). */
+int balloon_set_target(struct balloon *b, uint64_t target_bytes, char *err, size_t errlen);
 /* Guest memory as QEMU reports it: RAM minus the driver's `actual`. */
 uint64_t balloon_actual_bytes(struct balloon *b);
 /* Sets the stats polling interval (seconds, 0 = off); arms or disarms the timer. */
@@ -165,7 +167,14 @@ bool balloon_page_ballooned(struct balloon *b, uint64_t gpa);
 /* Hands every ballooned page back (device reset): the manager takes them back. */
 void balloon_release_all(struct balloon *b);
 
-/* BALLOON_CHANGE event with the current `actual` (balloon/qmp.c). */
+/* ---- QMP (balloon/qmp.c) ---- */
+
+/* Registers balloon, query-balloon and the QOM object
+ * /machine/peripheral/balloon0 in reg with b as their context, and sends
+ * b's events there. b NULL (no balloon device): the commands answer
+ * DeviceNotActive, as QEMU's do. 0 or -errno. Main thread. */
+int balloon_qmp_register(struct qmp_registry *reg, struct balloon *b);
+/* BALLOON_CHANGE event with the current `actual`; any thread. */
 void balloon_emit_change(struct balloon *b);
 
 /* ---- internal to balloon/ (inflate.c, called by balloon.c) ---- */

@@ -4,11 +4,11 @@ same guest memory: the time and CPU each needs to reach the same savings.
 
 Every VM boots build/guest.img (1 GiB, anon 4 KiB backing, no balloon) with
 `fill size=512M mix=dup:50,zero:25,random:25 rounds=0`. Once round 1 has
-written the memory, the vCPU threads are frozen with ptrace (PTRACE_SEIZE +
-PTRACE_INTERRUPT stops those threads only; the QMP loop, the scanner and ksmd
-keep running), because the fill workload otherwise rewrites an eighth of its
-pages and re-reads all of them several times a second, which would undo both
-KSM's merges and minivmm's evictions while they are measured.
+written the memory, the VM is paused with QMP `stop` (the vCPUs park; the
+QMP loop, the scanner and ksmd keep running), because the fill workload
+otherwise rewrites an eighth of its pages and re-reads all of them several
+times a second, which would undo both KSM's merges and minivmm's evictions
+while they are measured.
 
 Savings are the drop of the whole VMM process's proportional set size
 (/proc/PID/smaps_rollup Pss): Pss divides a KSM page among the mappings that
@@ -27,7 +27,6 @@ are restored in a finally block. Prints `name: value unit` lines.
   python3 bench/ksm.py [--quick]
 """
 
-import ctypes
 import os
 import re
 import signal
@@ -48,13 +47,6 @@ KSM_CAP_S = 90 if "--quick" in sys.argv else 150   # wait for KSM at default spe
 KSM_FAST_CAP_S = 60
 POLL_S = 0.05
 
-PTRACE_DETACH = 17
-PTRACE_SEIZE = 0x4206
-PTRACE_INTERRUPT = 0x4207
-WALL = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.ptrace.restype = ctypes.c_long
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 
 def out(name, value, unit=""):
@@ -113,54 +105,27 @@ def threads(pid):
     return res
 
 
-class Frozen:
-    """Stops the VM's vCPU threads (the unnamed "minivmm" threads other than
-    the main one) with PTRACE_SEIZE + PTRACE_INTERRUPT: only those threads
-    stop. The tracer's exit detaches them, so a crash cannot leave them stuck."""
-
-    def __init__(self, pid):
-        self.tids = []
-        for tid, comm in threads(pid).items():
-            if tid != pid and comm == "minivmm":
-                if _libc.ptrace(PTRACE_SEIZE, tid, None, None) < 0:
-                    raise OSError(ctypes.get_errno(), "PTRACE_SEIZE %d" % tid)
-                self.tids.append(tid)
-                _libc.ptrace(PTRACE_INTERRUPT, tid, None, None)
-                deadline = time.monotonic() + 10
-                while os.waitpid(tid, WALL | os.WNOHANG) == (0, 0):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("vCPU thread %d did not stop within 10 s" % tid)
-                    time.sleep(0.001)
-        if not self.tids:
-            raise RuntimeError("no vCPU thread found in %d" % pid)
-
-    def thaw(self):
-        for tid in self.tids:
-            _libc.ptrace(PTRACE_DETACH, tid, None, None)
-        self.tids = []
-
-
 def boot(mm):
     args = ["--mem", MEM, "--mem-backing", "anon", "--no-balloon", "--mm", mm]
     vm = lib.start_vm(args, append=APPEND)
     try:
         m = vm.wait_for(r"^fill: round 1 .*mismatches=0", timeout=120)
-        frozen = Frozen(vm.pid)
+        q = vm.qmp()
+        q.cmd("stop")
+        q.close()
     except BaseException:
         vm.kill()
         raise
     time.sleep(0.3)   # let in-flight host work settle
-    return vm, frozen, m.group(0)
+    return vm, m.group(0)
 
 
-def stop(vm, frozen):
-    if frozen:
-        frozen.thaw()
+def stop(vm):
     vm.kill()
 
 
 def minivmm_run():
-    vm, frozen, line = boot("zero=on,compress=off,dedup=on,cold-age=3600,max-refault-rate=0,"
+    vm, line = boot("zero=on,compress=off,dedup=on,cold-age=3600,max-refault-rate=0,"
                             "scan-period=60000")
     try:
         pid = vm.pid
@@ -204,7 +169,7 @@ def minivmm_run():
             "raw": q1["compressed-pages"], "shared_saved": q1["shared-bytes-saved"],
         }
     finally:
-        stop(vm, frozen)
+        stop(vm)
 
 
 def first_reach(series, x):
@@ -235,7 +200,7 @@ def ksm_run(pages_to_scan, target, cap_s, ksmd):
     ksm_set("run", 0)
     ksm_set("pages_to_scan", pages_to_scan)
     ksm_set("sleep_millisecs", 20)
-    vm, frozen, line = boot("ksm=on")
+    vm, line = boot("ksm=on")
     try:
         pid = vm.pid
         p0 = pss(pid)
@@ -262,7 +227,7 @@ def ksm_run(pages_to_scan, target, cap_s, ksmd):
                 "stat": stat, "others": sorted(others, key=int), "changed": changed}
     finally:
         ksm_set("run", 0)
-        stop(vm, frozen)
+        stop(vm)
 
 
 def report_ksm(tag, k, target, mv_t, mv_cpu):
@@ -330,7 +295,7 @@ def main():
         target = TARGET_FRACTION * mv["final"]
         hit = first_reach(mv["series"], target)
         mv_t, mv_c = (hit[0], hit[1] / 1e9) if hit else (mv["pass_s"], mv["pass_cpu_s"])
-        out("guest memory", "1 GiB VM, fill 512M dup:50,zero:25,random:25, frozen after round 1")
+        out("guest memory", "1 GiB VM, fill 512M dup:50,zero:25,random:25, paused after round 1")
         out("minivmm Pss before", mv["pss0"] / 2**20, "MiB")
         out("minivmm savings (Pss drop)", mv["final"] / 2**20, "MiB")
         out("minivmm guest RAM host-resident drop", mv["resident_drop"] / 2**20, "MiB")

@@ -283,7 +283,6 @@ int mmgr_create(struct guest_mem *gm, const struct mm_vm_ops *ops, void *opaque,
 		snprintf(err, errlen, "memory manager: out of memory");
 		return -ENOMEM;
 	}
-	mm_qmp_link();
 	if (ops)
 		m->ops = *ops;
 	m->ops_opaque = opaque;

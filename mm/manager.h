@@ -20,6 +20,7 @@
 
 struct mm_manager;
 struct guest_mem;
+struct qmp_registry;
 
 /* Per-4 KiB page states (see ARCHITECTURE.md). */
 enum mm_page_state {
@@ -104,10 +105,9 @@ json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t err
  */
 int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
 
-/* QMP query-memory-manager, mm-reclaim and mm-set-resident-target on this
- * manager (mm/qmp_mm.c). */
-json_t *mm_qmp_query(struct mm_manager *m, json_t *args, char *err, size_t errlen);
-json_t *mm_qmp_reclaim(struct mm_manager *m, json_t *args, char *err, size_t errlen);
-json_t *mm_qmp_set_resident_target(struct mm_manager *m, json_t *args, char *err, size_t errlen);
+/* Registers query-memory-manager, mm-set-resident-target and mm-reclaim
+ * (the last runs off the main thread) in reg with m as their context
+ * (qmp_mm.c). 0 or -errno. Main thread. */
+int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * manager_priv: the memory manager's internal state, shared by the files
  * that make it up (manager.c options/balloon/query, uffd.c fault service,
- * scanner.c cold tracking and reclaim, ksm.c, qmp_mm.c). Not for other
+ * scanner.c cold tracking and reclaim, ksm.c). Not for other
  * subsystems: they use manager.h.
  */
 #ifndef MINIVMM_MM_MANAGER_PRIV_H
@@ -178,9 +178,6 @@ uint64_t mm_huge_settle_given(struct mm_manager *m, uint64_t chunk);
  * piece holds data. vouched: all pieces were given in the caller's own
  * request (the guest guarantees them free now), so no check is needed. */
 void mm_huge_discard_given(struct mm_manager *m, uint64_t chunk, bool vouched);
-
-/* ---- qmp_mm.c ---- */
-void mm_qmp_link(void);
 
 /* ---- ksm.c ---- */
 int mm_ksm_enable(struct mm_manager *m, char *err, size_t errlen);

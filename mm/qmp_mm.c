@@ -1,32 +1,27 @@
 /*
- * qmp_mm: the memory manager's QMP commands: query-memory-manager (guest
- * RAM, host residency, balloon and reclaim figures, KVM mappings by size)
- * mm-reclaim {"bytes": N} (an immediate forced reclaim pass) and
- * mm-set-resident-target {"bytes": N} (0 clears). They take
- * the manager; the machine registers them with the monitor.
+ * qmp_mm: the memory manager's QMP commands, registered with the manager as
+ * their context: query-memory-manager (guest RAM, host residency, balloon
+ * and reclaim figures, KVM mappings by size) and mm-set-resident-target
+ * {"bytes": N} (0 clears) on the main thread, and mm-reclaim {"bytes": N}
+ * (a forced reclaim pass, which can take seconds) on the registry's worker
+ * thread, so the monitor keeps serving meanwhile.
  */
 #include <errno.h>
 
-#include "mm/manager_priv.h"
+#include "mm/manager.h"
 #include "vmm/qmp/qmp.h"
 
-/* Referenced from manager.c so that linking the manager links these commands. */
-void mm_qmp_link(void)
+static json_t *qmp_query_memory_manager(void *ctx, json_t *args, char *err, size_t errlen)
 {
-}
-
-json_t *mm_qmp_query(struct mm_manager *m, json_t *args, char *err, size_t errlen)
-{
-	json_t *o;
-
 	if (qmp_args_only(args, NULL, err, errlen))
 		return NULL;
-	o = json_object();
-	mmgr_query(m, o);
+	json_t *o = json_object();
+	mmgr_query(ctx, o);
 	return o;
 }
 
-json_t *mm_qmp_reclaim(struct mm_manager *m, json_t *args, char *err, size_t errlen)
+/* Worker thread: mmgr_reclaim() blocks until the scanner finished the pass. */
+static json_t *qmp_mm_reclaim(void *ctx, json_t *args, char *err, size_t errlen)
 {
 	static const char *const allowed[] = { "bytes", NULL };
 	uint64_t bytes = 0;
@@ -35,10 +30,10 @@ json_t *mm_qmp_reclaim(struct mm_manager *m, json_t *args, char *err, size_t err
 		return NULL;
 	if (qmp_arg_u64(args, "bytes", false, &bytes, err, errlen) == -EINVAL)
 		return NULL;
-	return mmgr_reclaim(m, bytes, err, errlen);
+	return mmgr_reclaim(ctx, bytes, err, errlen);
 }
 
-json_t *mm_qmp_set_resident_target(struct mm_manager *m, json_t *args, char *err, size_t errlen)
+static json_t *qmp_mm_set_resident_target(void *ctx, json_t *args, char *err, size_t errlen)
 {
 	static const char *const allowed[] = { "bytes", NULL };
 	uint64_t bytes;
@@ -46,7 +41,18 @@ json_t *mm_qmp_set_resident_target(struct mm_manager *m, json_t *args, char *err
 	if (qmp_args_only(args, allowed, err, errlen) ||
 	    qmp_arg_u64(args, "bytes", true, &bytes, err, errlen))
 		return NULL;
-	if (mmgr_set_resident_target(m, bytes, err, errlen))
+	if (mmgr_set_resident_target(ctx, bytes, err, errlen))
 		return NULL;
 	return json_object();
+}
+
+int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m)
+{
+	int ret = qmp_register(reg, "query-memory-manager", qmp_query_memory_manager, m);
+
+	if (!ret)
+		ret = qmp_register(reg, "mm-set-resident-target", qmp_mm_set_resident_target, m);
+	if (!ret)
+		ret = qmp_register_worker(reg, "mm-reclaim", qmp_mm_reclaim, m);
+	return ret;
 }

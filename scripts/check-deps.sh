@@ -26,10 +26,13 @@
 #
 # A file may include its own unit and units below it. Besides:
 #   - the QMP server's internals (vmm/qmp/server.h, vmm/qmp/events.h) are
-#     for vmm/qmp/ and the machine only; providers use vmm/qmp/qmp.h;
+#     for vmm/qmp/ and the machine only, the registry's (vmm/qmp/dispatch.h)
+#     for vmm/qmp/ only; providers use vmm/qmp/qmp.h;
 #   - vmm/boot/bootinfo.h is the guest ABI (constants and structs, no code,
 #     no includes): units from kvm up may use it, mm may not;
 #   - mm/ never includes <linux/kvm.h>: KVM is vmm/kvm's;
+#   - vmm/lib/ and vmm/qmp/ never name `struct vm`: they know nothing of VMs
+#     (a handler gets its own object as context, not the VM);
 #   - guest-driver/ is freestanding: it includes only guest-driver/ files
 #     and vmm/boot/bootinfo.h;
 #   - no "../" and no include that is not a path from the repository root
@@ -98,6 +101,10 @@ BEGIN {
 	}
 }
 FNR == 1 { src = FILENAME; su = unit(src) }
+(su == "lib" || su == "qmp") && /struct vm([^_a-zA-Z0-9]|$)/ {
+	printf("check-deps: %s:%d: names struct vm: vmm/lib/ and vmm/qmp/ know nothing of VMs; take a context pointer instead\n", src, FNR)
+	bad++
+}
 /^[ \t]*#[ \t]*include[ \t]*[<"]/ {
 	line = $0
 	sys = (line ~ /include[ \t]*</)
@@ -127,6 +134,10 @@ FNR == 1 { src = FILENAME; su = unit(src) }
 	iu = unit(inc)
 	if (iu == "" || su == "" || iu == su)
 		next
+	if (inc == "vmm/qmp/dispatch.h") {
+		violation(src, FNR, inc, "the registry internals are for vmm/qmp/ only; command providers include vmm/qmp/qmp.h")
+		next
+	}
 	if ((inc == "vmm/qmp/server.h" || inc == "vmm/qmp/events.h") && su != "machine") {
 		violation(src, FNR, inc, "the QMP server internals are for vmm/qmp/ and the machine; command providers include vmm/qmp/qmp.h")
 		next

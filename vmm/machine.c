@@ -152,15 +152,31 @@ static const struct mm_vm_ops machine_mm_ops = {
 	.stop = machine_mm_stop,
 };
 
+/* Each subsystem registers its QMP commands with its own object as context. */
+static int machine_register_commands(struct vm *vm, char *err, size_t errlen)
+{
+	int ret = mmgr_qmp_register(vm->qmp_reg, vm->mgr);
+
+	if (!ret)
+		ret = balloon_qmp_register(vm->qmp_reg, vm->balloon);
+	if (ret)
+		snprintf(err, errlen, "qmp: cannot register the commands: %s", strerror(-ret));
+	return ret;
+}
+
 int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int ret;
 
 	ret = vm_create(vm, cfg, err, errlen);
 	if (!ret)
+		ret = machine_qmp_init(vm, err, errlen);
+	if (!ret)
 		ret = mmgr_create(&vm->mem, &machine_mm_ops, vm, cfg->mm_opts, &vm->mgr, err, errlen);
 	if (!ret && !cfg->no_balloon)
 		ret = balloon_create(vm, cfg->balloon_opts, err, errlen);
+	if (!ret)
+		ret = machine_register_commands(vm, err, errlen);
 	if (!ret && cfg->qmp_path)
 		ret = qmp_server_create(vm, cfg->qmp_path, err, errlen);
 	if (!ret)
@@ -191,4 +207,5 @@ void machine_destroy(struct vm *vm)
 	mmgr_destroy(vm->mgr);
 	vm->mgr = NULL;
 	vm_destroy(vm);
+	machine_qmp_fini(vm);
 }

@@ -16,9 +16,10 @@
 
 /* ---- assembly (machine.c) ---- */
 
-/* Builds every part of the VM from cfg in order (VM and RAM, memory manager,
- * balloon unless cfg->no_balloon, QMP monitor when cfg->qmp_path, image and
- * boot state, manager threads). On failure err holds a one-line message (or
+/* Builds every part of the VM from cfg in order (VM and RAM, the QMP command
+ * registry, memory manager, balloon unless cfg->no_balloon, each registering
+ * its commands, the QMP monitor when cfg->qmp_path, image and boot state,
+ * manager threads). On failure err holds a one-line message (or
  * is empty: strerror of the result); call machine_destroy() either way. */
 int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
 /* Starts the vCPUs, serves the main loop until the VM stops, joins the vCPUs.
@@ -37,14 +38,22 @@ void vm_destroy(struct vm *vm);
 
 /* ---- the VM's QMP monitor (machine_qmp.c) ---- */
 
+/* Creates vm->qmp_reg with the commands about the whole VM (query-status,
+ * stop, cont, quit, ...), before the subsystems register theirs. 0 or -errno
+ * with err. */
+int machine_qmp_init(struct vm *vm, char *err, size_t errlen);
+/* Frees vm->qmp_reg; after the server and the subsystems are gone. */
+void machine_qmp_fini(struct vm *vm);
+
 /*
- * Starts the monitor for vm on a unix socket. spec is "unix:PATH" or a plain
+ * Starts the monitor for vm's registry on a unix socket. spec is "unix:PATH" or a plain
  * PATH. The socket file is created mode 0600; a stale socket file at PATH is
  * replaced only when nothing listens on it. The server is served by
  * vm->loop and stored in vm->qmp. 0 or -errno with a one-line message in err.
  */
 int qmp_server_create(struct vm *vm, const char *spec, char *err, size_t errlen);
-/* Sends queued events, flushes pending replies (briefly, best effort),
+/* Waits for commands in flight (a reclaim pass) and answers them, sends
+ * queued events, flushes pending replies (briefly, best effort),
  * disconnects every client, removes the socket file and clears vm->qmp.
  * Call it after the threads that emit events stopped and before vm->loop is
  * freed. Safe when no server was created. */

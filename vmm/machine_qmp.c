@@ -1,48 +1,42 @@
 /*
- * machine_qmp: the VM's QMP monitor. Binds a server (vmm/qmp/server.c,
- * which knows nothing of VMs) to one VM: creation and teardown, where
- * events for the VM go, what `quit` does, and the commands that answer
- * about the VM as a whole (query-status, quit, query-memory-size-summary,
- * query-kvm, query-cpus-fast).
+ * machine_qmp: the VM's QMP monitor. Owns the VM's command registry
+ * (vm->qmp_reg, which exists with or without a socket so the subsystems
+ * can register into it), binds a server (vmm/qmp/server.c, which knows
+ * nothing of VMs) to it, says what `quit` does, and registers the commands
+ * that answer about the VM as a whole, with the VM as their context:
+ * query-status, stop, cont, quit, query-memory-size-summary, query-kvm,
+ * query-cpus-fast.
+ *
+ * Threads: everything on the main thread; the handlers run there too.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "mm/manager.h"
+#include "vmm/lib/macros.h"
 #include "vmm/machine.h"
 #include "vmm/qmp/qmp.h"
 #include "vmm/qmp/server.h"
 
-/*
- * Guards vm->qmp as seen by emitters on other threads, so a thread emitting
- * while the server is destroyed either queues before the teardown or sees
- * no server; never a freed one. One VM per process makes one lock enough.
- */
-static pthread_mutex_t machine_qmp_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* `quit` stops the VM once its reply went out. */
-static void machine_qmp_quit(struct vm *vm)
+/* `quit` stops the VM once its reply went out; SHUTDOWN follows the reply,
+ * as QEMU's main loop sends it after the command returned. */
+static void machine_qmp_quit(void *opaque)
 {
+	struct vm *vm = opaque;
+
+	qmp_emit_event(vm->qmp_reg, "SHUTDOWN",
+		       json_pack("{s:b,s:s}", "guest", 0, "reason", "host-qmp-quit"));
 	vm_request_exit(vm, 0);
 }
 
 int qmp_server_create(struct vm *vm, const char *spec, char *err, size_t errlen)
 {
-	struct qmp_server *srv;
-
-	if (!vm || !vm->loop || !spec) {
-		snprintf(err, errlen, "qmp: no event loop or socket path");
+	if (!vm || !vm->loop || !vm->qmp_reg || !spec) {
+		snprintf(err, errlen, "qmp: no event loop, registry or socket path");
 		return -EINVAL;
 	}
-	int ret = qmp_server_open(&srv, vm->loop, spec, vm, machine_qmp_quit, err, errlen);
-	if (ret < 0)
-		return ret;
-	pthread_mutex_lock(&machine_qmp_lock);
-	vm->qmp = srv;
-	pthread_mutex_unlock(&machine_qmp_lock);
-	return 0;
+	return qmp_server_open(&vm->qmp, vm->loop, spec, vm->qmp_reg, machine_qmp_quit, vm,
+			       err, errlen);
 }
 
 void qmp_server_destroy(struct vm *vm)
@@ -52,71 +46,97 @@ void qmp_server_destroy(struct vm *vm)
 		return;
 
 	qmp_server_shutdown(srv);
-	pthread_mutex_lock(&machine_qmp_lock);
 	vm->qmp = NULL;
-	pthread_mutex_unlock(&machine_qmp_lock);
 	qmp_server_free(srv);
-}
-
-void qmp_emit_event(struct vm *vm, const char *name, json_t *data)
-{
-	if (!vm || !name) {
-		json_decref(data);
-		return;
-	}
-	pthread_mutex_lock(&machine_qmp_lock);
-	if (vm->qmp)
-		qmp_server_emit(vm->qmp, name, data);
-	else
-		json_decref(data);
-	pthread_mutex_unlock(&machine_qmp_lock);
 }
 
 /* ---- commands about the whole VM ---- */
 
-static json_t *qmp_cmd_query_status(struct vm *vm, json_t *args, char *err, size_t errlen)
+/* QEMU's run states as query-status names them. */
+static json_t *qmp_cmd_query_status(void *ctx, json_t *args, char *err, size_t errlen)
 {
+	struct vm *vm = ctx;
+	const char *status = "running";
+
 	if (qmp_args_only(args, NULL, err, errlen))
 		return NULL;
-	bool running = atomic_load(&vm->state) == VM_RUNNING;
-	return json_pack("{s:s,s:b,s:b}", "status", running ? "running" : "shutdown",
-			 "singlestep", 0, "running", running);
+	if (atomic_load(&vm->state) != VM_RUNNING)
+		status = "shutdown";
+	else if (vm_paused(vm))
+		status = "paused";
+	return json_pack("{s:s,s:b,s:b}", "status", status, "singlestep", 0,
+			 "running", strcmp(status, "running") == 0);
 }
-QMP_COMMAND("query-status", qmp_cmd_query_status)
 
-static json_t *qmp_cmd_quit(struct vm *vm, json_t *args, char *err, size_t errlen)
+/* As QEMU: the reply once the vCPUs stopped, STOP only when it was running. */
+static json_t *qmp_cmd_stop(void *ctx, json_t *args, char *err, size_t errlen)
 {
+	struct vm *vm = ctx;
+
+	if (qmp_args_only(args, NULL, err, errlen))
+		return NULL;
+	if (vm_paused(vm))
+		return json_object();
+	int ret = vm_pause(vm);
+	if (ret == -ESHUTDOWN)
+		return qmp_error(err, errlen, NULL, "the VM is shutting down");
+	if (ret)
+		return qmp_error(err, errlen, NULL, "cannot stop the vCPUs: %s",
+				 ret == -ETIMEDOUT ? "a vCPU did not stop within 5 s" : strerror(-ret));
+	qmp_emit_event(vm->qmp_reg, "STOP", NULL);
+	return json_object();
+}
+
+/* As QEMU: `cont` on a running VM succeeds and says nothing. */
+static json_t *qmp_cmd_cont(void *ctx, json_t *args, char *err, size_t errlen)
+{
+	struct vm *vm = ctx;
+
+	if (qmp_args_only(args, NULL, err, errlen))
+		return NULL;
+	if (!vm_paused(vm))
+		return json_object();
+	/* RESUME goes out before the vCPUs run, as QEMU sends it */
+	qmp_emit_event(vm->qmp_reg, "RESUME", NULL);
+	vm_resume(vm);
+	return json_object();
+}
+
+static json_t *qmp_cmd_quit(void *ctx, json_t *args, char *err, size_t errlen)
+{
+	struct vm *vm = ctx;
+
 	if (qmp_args_only(args, NULL, err, errlen))
 		return NULL;
 	if (vm->qmp)
 		qmp_server_quit_after_reply(vm->qmp);
 	else
-		vm_request_exit(vm, 0);
-	qmp_emit_event(vm, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0, "reason", "host-qmp-quit"));
+		machine_qmp_quit(vm);
 	return json_object();
 }
-QMP_COMMAND("quit", qmp_cmd_quit)
 
-static json_t *qmp_cmd_query_memory_size_summary(struct vm *vm, json_t *args, char *err,
+static json_t *qmp_cmd_query_memory_size_summary(void *ctx, json_t *args, char *err,
 						 size_t errlen)
 {
+	struct vm *vm = ctx;
+
 	if (qmp_args_only(args, NULL, err, errlen))
 		return NULL;
 	return json_pack("{s:I,s:I}", "base-memory", (json_int_t)vm->mem.ram_size,
 			 "plugged-memory", (json_int_t)0);
 }
-QMP_COMMAND("query-memory-size-summary", qmp_cmd_query_memory_size_summary)
 
-static json_t *qmp_cmd_query_kvm(struct vm *vm, json_t *args, char *err, size_t errlen)
+static json_t *qmp_cmd_query_kvm(void *ctx, json_t *args, char *err, size_t errlen)
 {
 	if (qmp_args_only(args, NULL, err, errlen))
 		return NULL;
 	return json_pack("{s:b,s:b}", "enabled", 1, "present", 1);
 }
-QMP_COMMAND("query-kvm", qmp_cmd_query_kvm)
 
-static json_t *qmp_cmd_query_cpus_fast(struct vm *vm, json_t *args, char *err, size_t errlen)
+static json_t *qmp_cmd_query_cpus_fast(void *ctx, json_t *args, char *err, size_t errlen)
 {
+	struct vm *vm = ctx;
+
 	if (qmp_args_only(args, NULL, err, errlen))
 		return NULL;
 	json_t *list = json_array();
@@ -129,24 +149,33 @@ static json_t *qmp_cmd_query_cpus_fast(struct vm *vm, json_t *args, char *err, s
 	}
 	return list;
 }
-QMP_COMMAND("query-cpus-fast", qmp_cmd_query_cpus_fast)
 
+static const struct {
+	const char *name;
+	qmp_cmd_fn fn;
+} machine_commands[] = {
+	{ "query-status", qmp_cmd_query_status },
+	{ "stop", qmp_cmd_stop },
+	{ "cont", qmp_cmd_cont },
+	{ "quit", qmp_cmd_quit },
+	{ "query-memory-size-summary", qmp_cmd_query_memory_size_summary },
+	{ "query-kvm", qmp_cmd_query_kvm },
+	{ "query-cpus-fast", qmp_cmd_query_cpus_fast },
+};
 
-/* The memory manager's commands take the manager (mm never sees the VM). */
-static json_t *qmp_cmd_query_memory_manager(struct vm *vm, json_t *args, char *err, size_t errlen)
+int machine_qmp_init(struct vm *vm, char *err, size_t errlen)
 {
-	return mm_qmp_query(vm->mgr, args, err, errlen);
-}
-QMP_COMMAND("query-memory-manager", qmp_cmd_query_memory_manager)
+	int ret = qmp_registry_new(&vm->qmp_reg);
 
-static json_t *qmp_cmd_mm_reclaim(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	return mm_qmp_reclaim(vm->mgr, args, err, errlen);
+	for (size_t i = 0; !ret && i < ARRAY_SIZE(machine_commands); i++)
+		ret = qmp_register(vm->qmp_reg, machine_commands[i].name, machine_commands[i].fn, vm);
+	if (ret)
+		snprintf(err, errlen, "qmp: cannot set up the command registry: %s", strerror(-ret));
+	return ret;
 }
-QMP_COMMAND("mm-reclaim", qmp_cmd_mm_reclaim)
 
-static json_t *qmp_cmd_mm_set_resident_target(struct vm *vm, json_t *args, char *err, size_t errlen)
+void machine_qmp_fini(struct vm *vm)
 {
-	return mm_qmp_set_resident_target(vm->mgr, args, err, errlen);
+	qmp_registry_free(vm->qmp_reg);
+	vm->qmp_reg = NULL;
 }
-QMP_COMMAND("mm-set-resident-target", qmp_cmd_mm_set_resident_target)

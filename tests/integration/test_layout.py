@@ -51,6 +51,7 @@ def test_dependency_rule_catches_bad_includes():
         ("vmm/kvm/bus.c", '"vmm/machine.h"', "kvm may not include machine"),
         ("vmm/devices/uart.c", '"vmm/qmp/server.h"', "QMP server internals"),
         ("balloon/qmp.c", '"vmm/qmp/events.h"', "QMP server internals"),
+        ("mm/qmp_mm.c", '"vmm/qmp/dispatch.h"', "registry internals"),
         ("vmm/virtio/virtqueue.c", '"../../mm/mm.h"', 'no "../"'),
         ("vmm/virtio/virtqueue.c", '"virtio.h"', "not a path from the repository root"),
         ("mm/store.c", "<linux/kvm.h>", "mm/ never talks to KVM"),
@@ -67,6 +68,18 @@ def test_dependency_rule_catches_bad_includes():
             assert words in out, "no %r in:\n%s" % (words, out)
         finally:
             shutil.rmtree(tmp)
+
+
+def test_qmp_knows_no_vm():
+    """vmm/qmp/ handlers get their own object as context, never struct vm."""
+    tmp = copy_tree()
+    try:
+        with open(os.path.join(tmp, "vmm/qmp/registry.c"), "a") as f:
+            f.write("struct vm;\n")
+        status, out = check_deps(tmp)
+        assert status != 0 and "vmm/qmp/registry.c" in out and "struct vm" in out, out
+    finally:
+        shutil.rmtree(tmp)
 
 
 def test_dependency_exceptions_must_shrink():

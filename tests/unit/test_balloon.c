@@ -457,12 +457,12 @@ static void test_device_end_to_end(void **state)
 
 	/* the target arrives through config space */
 	uint32_t gen = rd(t, VIRTIO_MMIO_CONFIG_GENERATION);
-	assert_int_equal(balloon_set_target(d->vm, gm->ram_size - 1 * MiB, err, sizeof(err)), 0);
+	assert_int_equal(balloon_set_target(d->vm->balloon, gm->ram_size - 1 * MiB, err, sizeof(err)), 0);
 	assert_int_equal(rd(t, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
 	assert_int_equal(rd(t, VIRTIO_MMIO_CONFIG), 256);
 	assert_true(rd(t, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
-	assert_int_equal(balloon_set_target(d->vm, 0, err, sizeof(err)), -EINVAL);
-	assert_int_equal(balloon_set_target(d->vm, gm->ram_size + 1, err, sizeof(err)), -EINVAL);
+	assert_int_equal(balloon_set_target(d->vm->balloon, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(balloon_set_target(d->vm->balloon, gm->ram_size + 1, err, sizeof(err)), -EINVAL);
 
 	/* inflate 256 pages of the 8th MiB in one buffer, in a shuffled order */
 	dirty(gm, 8 * MiB, 2 * MiB);
@@ -590,33 +590,37 @@ static void test_qmp_commands(void **state)
 {
 	struct dev *d = *state;
 	struct vm *vm = d->vm;
+	struct qmp_registry *reg;
 	char err[256];
 	json_t *args, *r;
 
+	assert_int_equal(qmp_registry_new(&reg), 0);
+	assert_int_equal(balloon_qmp_register(reg, vm->balloon), 0);
+
 	args = json_pack("{s:I}", "value", (json_int_t)(vm->mem.ram_size / 2));
-	r = qmp_execute(vm, "balloon", args, err, sizeof(err));
+	r = qmp_execute(reg, "balloon", args, err, sizeof(err));
 	assert_non_null(r);
 	json_decref(r);
 	json_decref(args);
 	assert_int_equal(vm->balloon->num_pages, vm->mem.ram_size / 2 / PAGE);
 
 	args = json_pack("{s:I}", "value", (json_int_t)(vm->mem.ram_size + 1));
-	assert_null(qmp_execute(vm, "balloon", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "balloon", args, err, sizeof(err)));
 	json_decref(args);
 	args = json_pack("{s:I}", "value", (json_int_t)-5);
-	assert_null(qmp_execute(vm, "balloon", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "balloon", args, err, sizeof(err)));
 	json_decref(args);
 	args = json_pack("{s:s}", "value", "big");
-	assert_null(qmp_execute(vm, "balloon", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "balloon", args, err, sizeof(err)));
 	json_decref(args);
 
-	r = qmp_execute(vm, "query-balloon", NULL, err, sizeof(err));
+	r = qmp_execute(reg, "query-balloon", NULL, err, sizeof(err));
 	assert_non_null(r);
 	assert_int_equal(json_integer_value(json_object_get(r, "actual")), vm->mem.ram_size);
 	json_decref(r);
 
 	args = json_pack("{s:s,s:s}", "path", "/machine/peripheral/balloon0", "property", "guest-stats");
-	r = qmp_execute(vm, "qom-get", args, err, sizeof(err));
+	r = qmp_execute(reg, "qom-get", args, err, sizeof(err));
 	json_decref(args);
 	assert_non_null(r);
 	json_t *stats = json_object_get(r, "stats");
@@ -627,39 +631,45 @@ static void test_qmp_commands(void **state)
 
 	args = json_pack("{s:s,s:s,s:i}", "path", "balloon0", "property",
 			 "guest-stats-polling-interval", "value", 3);
-	r = qmp_execute(vm, "qom-set", args, err, sizeof(err));
+	r = qmp_execute(reg, "qom-set", args, err, sizeof(err));
 	json_decref(args);
 	assert_non_null(r);
 	json_decref(r);
 	args = json_pack("{s:s,s:s}", "path", "balloon0", "property", "guest-stats-polling-interval");
-	r = qmp_execute(vm, "qom-get", args, err, sizeof(err));
+	r = qmp_execute(reg, "qom-get", args, err, sizeof(err));
 	json_decref(args);
 	assert_int_equal(json_integer_value(r), 3);
 	json_decref(r);
 
 	args = json_pack("{s:s,s:s,s:i}", "path", "balloon0", "property",
 			 "guest-stats-polling-interval", "value", -1);
-	assert_null(qmp_execute(vm, "qom-set", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "qom-set", args, err, sizeof(err)));
 	json_decref(args);
 	args = json_pack("{s:s,s:s}", "path", "/machine/peripheral/nope", "property", "guest-stats");
-	assert_null(qmp_execute(vm, "qom-get", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "qom-get", args, err, sizeof(err)));
 	assert_non_null(strstr(err, "not found"));
 	json_decref(args);
 	args = json_pack("{s:s,s:s}", "path", "balloon0", "property", "colour");
-	assert_null(qmp_execute(vm, "qom-get", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "qom-get", args, err, sizeof(err)));
 	assert_non_null(strstr(err, "colour"));
 	json_decref(args);
 
+	qmp_registry_free(reg);
+
 	/* without a balloon device */
-	struct balloon *saved = vm->balloon;
-	vm->balloon = NULL;
+	assert_int_equal(qmp_registry_new(&reg), 0);
+	assert_int_equal(balloon_qmp_register(reg, NULL), 0);
 	args = json_pack("{s:I}", "value", (json_int_t)(vm->mem.ram_size / 2));
-	assert_null(qmp_execute(vm, "balloon", args, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "balloon", args, err, sizeof(err)));
 	assert_string_equal(err, "No balloon device has been activated");
 	json_decref(args);
-	assert_null(qmp_execute(vm, "query-balloon", NULL, err, sizeof(err)));
+	assert_null(qmp_execute(reg, "query-balloon", NULL, err, sizeof(err)));
 	assert_string_equal(err, "No balloon device has been activated");
-	vm->balloon = saved;
+	args = json_pack("{s:s,s:s}", "path", "balloon0", "property", "guest-stats");
+	assert_null(qmp_execute(reg, "qom-get", args, err, sizeof(err)));
+	assert_string_equal(err, "Device 'balloon0' not found");
+	json_decref(args);
+	qmp_registry_free(reg);
 }
 
 int main(void)

@@ -1,10 +1,15 @@
 /*
- * Unit tests of the QMP monitor core (vmm/qmp.c) without a guest: the
- * command registry and QMP_COMMAND, the argument helpers, and events emitted
- * from several threads at once reaching a client complete and in order.
- * The server runs on a real event loop and a real unix socket.
+ * Unit tests of the QMP core (vmm/qmp/) without a guest: registries as
+ * instances with a context per command, error classes, the argument
+ * helpers, the QOM router (get/set/list, containers, partial paths, unknown
+ * paths and properties, type errors), worker and asynchronous commands run
+ * in-process, and over a real unix socket served by a real event loop:
+ * replies of a long command come late and in order for their client while
+ * other clients are served, events emitted from several threads reach a
+ * client complete and in order, and quit/teardown answer what is in flight.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,53 +22,127 @@
 
 #include <cmocka.h>
 
-#include "vmm/qmp/qmp.h"
 #include "vmm/lib/loop.h"
 #include "vmm/machine.h"
+#include "vmm/qmp/dispatch.h"
+#include "vmm/qmp/qmp.h"
 
-static json_t *x_add(struct vm *vm, json_t *args, char *err, size_t errlen)
+/* ---- registry with contexts ---- */
+
+struct counter {
+	int base;
+	int calls;
+};
+
+static json_t *x_add(void *ctx, json_t *args, char *err, size_t errlen)
 {
+	struct counter *c = ctx;
 	uint64_t a, b;
+
 	if (qmp_arg_u64(args, "a", true, &a, err, errlen) ||
 	    qmp_arg_u64(args, "b", true, &b, err, errlen))
 		return NULL;
-	return json_integer((json_int_t)(a + b));
+	if (c)
+		c->calls++;
+	return json_integer((json_int_t)(a + b) + (c ? c->base : 0));
 }
-QMP_COMMAND("x-test-add", x_add)
 
-static json_t *x_not_active(struct vm *vm, json_t *args, char *err, size_t errlen)
+static json_t *x_not_active(void *ctx, json_t *args, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "No test device has been activated");
-	qmp_set_error_class("DeviceNotActive");
-	return NULL;
+	return qmp_error(err, errlen, "DeviceNotActive", "No test device has been activated");
 }
-QMP_COMMAND("x-test-not-active", x_not_active)
 
-static void test_registry(void **state)
+/* Runs name through the dispatcher and returns the error class it ends with. */
+static void dispatch_error(struct qmp_registry *reg, const char *name, char *cls, size_t clslen,
+			   char *desc, size_t desclen)
 {
-	char err[256];
-	struct vm vm = { 0 };
+	struct qmp_async req = { 0 };
 
-	assert_non_null(qmp_lookup("x-test-add"));     /* registered before main() */
-	assert_non_null(qmp_lookup("query-status"));
-	assert_null(qmp_lookup("x-nothing"));
-	assert_int_equal(qmp_register("x-test-add", x_add), -EEXIST);
-	assert_int_equal(qmp_register("", x_add), -EINVAL);
-	assert_int_equal(qmp_register("x-null", NULL), -EINVAL);
+	assert_int_equal(qmp_dispatch(reg, name, NULL, &req), QMP_DONE);
+	assert_null(req.ret);
+	qmp_error_split(req.err, cls, clslen);
+	snprintf(desc, desclen, "%s", req.err);
+}
+
+static void test_registry_contexts(void **state)
+{
+	struct qmp_registry *r1, *r2;
+	struct counter c1 = { 100, 0 }, c2 = { 200, 0 };
+	char err[256], cls[64];
+
+	assert_int_equal(qmp_registry_new(&r1), 0);
+	assert_int_equal(qmp_registry_new(&r2), 0);
+	/* one handler, two registries, each with its own object */
+	assert_int_equal(qmp_register(r1, "x-add", x_add, &c1), 0);
+	assert_int_equal(qmp_register(r2, "x-add", x_add, &c2), 0);
+	assert_int_equal(qmp_register(r1, "x-add", x_add, &c2), -EEXIST);
+	assert_int_equal(qmp_register(r1, "", x_add, NULL), -EINVAL);
+	assert_int_equal(qmp_register(r1, "x-null", NULL, NULL), -EINVAL);
+	assert_int_equal(qmp_register(r1, "x-not-active", x_not_active, NULL), 0);
+	assert_true(qmp_has_command(r1, "x-add"));
+	assert_true(qmp_has_command(r1, "qom-get"));
+	assert_false(qmp_has_command(r2, "x-not-active"));
 
 	json_t *args = json_pack("{s:i,s:i}", "a", 40, "b", 2);
-	json_t *ret = qmp_execute(&vm, "x-test-add", args, err, sizeof(err));
-	assert_non_null(ret);
-	assert_int_equal(json_integer_value(ret), 42);
+	json_t *ret = qmp_execute(r1, "x-add", args, err, sizeof(err));
+	assert_int_equal(json_integer_value(ret), 142);
+	json_decref(ret);
+	ret = qmp_execute(r2, "x-add", args, err, sizeof(err));
+	assert_int_equal(json_integer_value(ret), 242);
 	json_decref(ret);
 	json_decref(args);
+	assert_int_equal(c1.calls, 1);
+	assert_int_equal(c2.calls, 1);
 
 	args = json_pack("{s:i}", "a", 1);
-	assert_null(qmp_execute(&vm, "x-test-add", args, err, sizeof(err)));
+	assert_null(qmp_execute(r1, "x-add", args, err, sizeof(err)));
 	assert_string_equal(err, "Parameter 'b' is missing");
 	json_decref(args);
-	assert_null(qmp_execute(&vm, "x-nothing", NULL, err, sizeof(err)));
-	assert_non_null(strstr(err, "x-nothing"));
+
+	/* classes: the handler's, CommandNotFound, GenericError; execute keeps the text only */
+	assert_null(qmp_execute(r1, "x-not-active", NULL, err, sizeof(err)));
+	assert_string_equal(err, "No test device has been activated");
+	dispatch_error(r1, "x-not-active", cls, sizeof(cls), err, sizeof(err));
+	assert_string_equal(cls, "DeviceNotActive");
+	assert_string_equal(err, "No test device has been activated");
+	dispatch_error(r2, "x-nothing", cls, sizeof(cls), err, sizeof(err));
+	assert_string_equal(cls, "CommandNotFound");
+	assert_string_equal(err, "The command x-nothing has not been found");
+	dispatch_error(r1, "x-add", cls, sizeof(cls), err, sizeof(err));
+	assert_string_equal(cls, "GenericError");
+
+	/* query-commands lists this registry's commands only */
+	ret = qmp_execute(r2, "query-commands", NULL, err, sizeof(err));
+	size_t i;
+	json_t *e;
+	bool add = false, not_active = false;
+	json_array_foreach(ret, i, e) {
+		add |= !strcmp(json_string_value(json_object_get(e, "name")), "x-add");
+		not_active |= !strcmp(json_string_value(json_object_get(e, "name")), "x-not-active");
+	}
+	assert_true(add && !not_active);
+	json_decref(ret);
+	qmp_registry_free(r1);
+	qmp_registry_free(r2);
+}
+
+static void test_error_split(void **state)
+{
+	char err[64], cls[16];
+
+	qmp_error(err, sizeof(err), "DeviceNotFound", "Device '%s' not found", "x");
+	qmp_error_split(err, cls, sizeof(cls));
+	assert_string_equal(cls, "DeviceNotFound");
+	assert_string_equal(err, "Device 'x' not found");
+	snprintf(err, sizeof(err), "plain");
+	qmp_error_split(err, cls, sizeof(cls));
+	assert_string_equal(cls, "GenericError");
+	assert_string_equal(err, "plain");
+	/* a class too long for cls is cut, the description stays whole */
+	qmp_error(err, sizeof(err), "AVeryLongErrorClassName", "desc");
+	qmp_error_split(err, cls, sizeof(cls));
+	assert_string_equal(cls, "AVeryLongErrorC");
+	assert_string_equal(err, "desc");
 }
 
 static void test_arg_helpers(void **state)
@@ -99,18 +178,307 @@ static void test_arg_helpers(void **state)
 	json_decref(args);
 }
 
-/* ---- events from threads ---- */
+/* ---- the QOM router ---- */
+
+struct gadget {
+	json_int_t level;
+	bool on;
+	char name[32];
+};
+
+static json_t *g_get_level(void *ctx, char *err, size_t errlen)
+{
+	return json_integer(((struct gadget *)ctx)->level);
+}
+
+static int g_set_level(void *ctx, json_t *v, char *err, size_t errlen)
+{
+	if (json_integer_value(v) > 10) {
+		qmp_error(err, errlen, NULL, "level %lld is above 10", (long long)json_integer_value(v));
+		return -ERANGE;
+	}
+	((struct gadget *)ctx)->level = json_integer_value(v);
+	return 0;
+}
+
+static json_t *g_get_on(void *ctx, char *err, size_t errlen)
+{
+	return json_boolean(((struct gadget *)ctx)->on);
+}
+
+static int g_set_on(void *ctx, json_t *v, char *err, size_t errlen)
+{
+	((struct gadget *)ctx)->on = json_is_true(v);
+	return 0;
+}
+
+static json_t *g_get_name(void *ctx, char *err, size_t errlen)
+{
+	return json_string(((struct gadget *)ctx)->name);
+}
+
+static const struct qom_prop gadget_props[] = {
+	{ "level", "int", g_get_level, g_set_level },
+	{ "on", "bool", g_get_on, g_set_on },
+	{ "name", "string", g_get_name, NULL },
+	{ NULL, NULL, NULL, NULL },
+};
+
+/* qom-get/qom-set/qom-list through the registry: the reply, or NULL with err and cls. */
+static json_t *qom(struct qmp_registry *reg, const char *cmd, json_t *args, char *err,
+		   char *cls)
+{
+	struct qmp_async req = { 0 };
+
+	assert_int_equal(qmp_dispatch(reg, cmd, args, &req), QMP_DONE);
+	json_decref(args);
+	if (!req.ret) {
+		qmp_error_split(req.err, cls, 64);
+		strcpy(err, req.err);
+	}
+	return req.ret;
+}
+
+#define GET(path, prop) qom(reg, "qom-get", json_pack("{s:s,s:s}", "path", path, "property", prop), err, cls)
+#define SET(path, prop, fmt, v) \
+	qom(reg, "qom-set", json_pack("{s:s,s:s,s:" fmt "}", "path", path, "property", prop, "value", v), err, cls)
+#define LIST(path) qom(reg, "qom-list", json_pack("{s:s}", "path", path), err, cls)
+
+/* Whether a qom-list reply holds {"name": name, "type": type}. */
+static bool listed(json_t *list, const char *name, const char *type)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(list, i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "name")), name) &&
+		    !strcmp(json_string_value(json_object_get(e, "type")), type))
+			return true;
+	return false;
+}
+
+static void test_qom_router(void **state)
+{
+	struct qmp_registry *reg;
+	struct gadget g1 = { 3, false, "one" }, g2 = { 5, true, "two" };
+	char err[QMP_ERR_MAX], cls[64];
+	json_t *r;
+
+	assert_int_equal(qmp_registry_new(&reg), 0);
+	assert_int_equal(qmp_qom_add(reg, "/machine/peripheral/gadget0", "x-gadget", gadget_props, &g1), 0);
+	assert_int_equal(qmp_qom_add(reg, "/machine/unattached/gadget1", "x-gadget", gadget_props, &g2), 0);
+	assert_int_equal(qmp_qom_add(reg, "/machine/peripheral/gadget0", "x-gadget", gadget_props, &g2), -EEXIST);
+	assert_int_equal(qmp_qom_add(reg, "gadget2", "x-gadget", gadget_props, &g2), -EINVAL);
+	assert_int_equal(qmp_qom_add(reg, "/machine/", "x-gadget", gadget_props, &g2), -EINVAL);
+
+	/* get: each object's own context; absolute, partial and the implicit "type" */
+	r = GET("/machine/peripheral/gadget0", "level");
+	assert_int_equal(json_integer_value(r), 3);
+	json_decref(r);
+	r = GET("gadget1", "name");
+	assert_string_equal(json_string_value(r), "two");
+	json_decref(r);
+	r = GET("unattached/gadget1", "on");
+	assert_true(json_is_true(r));
+	json_decref(r);
+	r = GET("gadget0", "type");
+	assert_string_equal(json_string_value(r), "x-gadget");
+	json_decref(r);
+	r = GET("/machine/peripheral", "type");
+	assert_string_equal(json_string_value(r), "container");
+	json_decref(r);
+
+	/* set, then get sees it; the other object is untouched */
+	r = SET("gadget0", "level", "i", 7);
+	assert_non_null(r);
+	json_decref(r);
+	assert_int_equal(g1.level, 7);
+	assert_int_equal(g2.level, 5);
+	r = SET("/machine/peripheral/gadget0", "on", "b", 1);
+	json_decref(r);
+	assert_true(g1.on);
+
+	/* unknown path and property, QEMU's classes and texts */
+	assert_null(GET("/machine/peripheral/nope", "level"));
+	assert_string_equal(cls, "DeviceNotFound");
+	assert_string_equal(err, "Device '/machine/peripheral/nope' not found");
+	assert_null(GET("nope", "level"));
+	assert_string_equal(cls, "DeviceNotFound");
+	assert_null(LIST("/machine/peripheral/gadget"));    /* a prefix of a name is no container */
+	assert_string_equal(cls, "DeviceNotFound");
+	assert_null(GET("gadget0", "colour"));
+	assert_string_equal(cls, "GenericError");
+	assert_string_equal(err, "Property 'x-gadget.colour' not found");
+	assert_null(GET("/machine", "colour"));
+	assert_string_equal(err, "Property 'container.colour' not found");
+	assert_null(SET("gadget0", "colour", "i", 1));
+	assert_string_equal(err, "Property 'x-gadget.colour' not found");
+	assert_null(SET("gadget0", "name", "s", "three"));
+	assert_string_equal(err, "Property 'x-gadget.name' is not writable");
+	r = qom(reg, "qom-set", json_pack("{s:s,s:s}", "path", "gadget0", "property", "level"), err, cls);
+	assert_null(r);
+	assert_string_equal(err, "Parameter 'value' is missing");
+	r = qom(reg, "qom-get", json_pack("{s:s}", "path", "gadget0"), err, cls);
+	assert_null(r);
+	assert_string_equal(err, "Parameter 'property' is missing");
+	r = qom(reg, "qom-get", json_pack("{s:s,s:s,s:i}", "path", "gadget0", "property", "on", "x", 1),
+		err, cls);
+	assert_null(r);
+	assert_string_equal(err, "Parameter 'x' is unexpected");
+
+	/* a partial path two objects end with is ambiguous */
+	assert_int_equal(qmp_qom_add(reg, "/machine/unattached/gadget0", "x-gadget", gadget_props, &g2), 0);
+	assert_null(GET("gadget0", "level"));
+	assert_string_equal(cls, "GenericError");
+	assert_string_equal(err, "Path 'gadget0' is ambiguous");
+
+	/* type errors come before the setter; the setter's own errors pass through */
+	assert_null(SET("/machine/peripheral/gadget0", "level", "s", "high"));
+	assert_string_equal(err, "Invalid parameter type for 'value', expected: integer");
+	assert_null(SET("/machine/peripheral/gadget0", "on", "i", 1));
+	assert_string_equal(err, "Invalid parameter type for 'value', expected: boolean");
+	assert_null(SET("/machine/peripheral/gadget0", "level", "i", 11));
+	assert_string_equal(err, "level 11 is above 10");
+	assert_int_equal(g1.level, 7);
+
+	/* list: properties with their types, children of containers */
+	r = LIST("/machine/peripheral/gadget0");
+	assert_int_equal(json_array_size(r), 4);
+	assert_true(listed(r, "type", "string") && listed(r, "level", "int") &&
+		    listed(r, "on", "bool") && listed(r, "name", "string"));
+	json_decref(r);
+	r = LIST("/");
+	assert_true(listed(r, "machine", "child<container>"));
+	json_decref(r);
+	r = LIST("/machine");
+	assert_int_equal(json_array_size(r), 3);
+	assert_true(listed(r, "peripheral", "child<container>") &&
+		    listed(r, "unattached", "child<container>"));
+	json_decref(r);
+	r = LIST("/machine/unattached");
+	assert_true(listed(r, "gadget0", "child<x-gadget>") && listed(r, "gadget1", "child<x-gadget>"));
+	json_decref(r);
+	qmp_registry_free(reg);
+}
+
+/* ---- worker and asynchronous commands ---- */
+
+/* A gate the tests open to let a worker command finish. */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;
+	int entered;
+	pthread_t main;
+	bool ran_off_main;
+};
+
+static struct gate gate = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* main: the thread serving the commands, which a worker command must not run on */
+static void gate_reset(pthread_t main_thread)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = false;
+	gate.entered = 0;
+	gate.main = main_thread;
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Waits until n worker commands are inside x-gate. */
+static void gate_wait_entered(int n)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (gate.entered < n)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static json_t *x_gate(void *ctx, json_t *args, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.entered++;
+	gate.ran_off_main = !pthread_equal(pthread_self(), gate.main);
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.open)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+	if (json_object_get(args, "fail"))
+		return qmp_error(err, errlen, "DeviceNotActive", "the gate failed");
+	return json_string("gate");
+}
+
+/* An asynchronous command completed by a thread of its own after a short wait. */
+static void *x_later_thread(void *arg)
+{
+	struct qmp_async *req = arg;
+	char err[64];
+
+	usleep(50 * 1000);
+	qmp_error(err, sizeof(err), "KVMMissingCap", "later, and failed");
+	qmp_async_done(req, NULL, err);
+	return NULL;
+}
+
+static int x_later(void *ctx, json_t *args, struct qmp_async *req, char *err, size_t errlen)
+{
+	pthread_t t;
+
+	if (json_object_get(args, "refuse")) {
+		snprintf(err, errlen, "refused at once");
+		return -EINVAL;
+	}
+	if (pthread_create(&t, NULL, x_later_thread, req))
+		return -EAGAIN;
+	pthread_detach(t);
+	return 0;
+}
+
+static void test_async_in_process(void **state)
+{
+	struct qmp_registry *reg;
+	char err[256];
+
+	assert_int_equal(qmp_registry_new(&reg), 0);
+	assert_int_equal(qmp_register_worker(reg, "x-gate", x_gate, NULL), 0);
+	assert_int_equal(qmp_register_async(reg, "x-later", x_later, NULL), 0);
+	assert_int_equal(qmp_register_async(reg, "x-later", x_later, NULL), -EEXIST);
+	gate_reset(pthread_self());
+	gate_open();
+	json_t *r = qmp_execute(reg, "x-gate", NULL, err, sizeof(err));
+	assert_string_equal(json_string_value(r), "gate");
+	json_decref(r);
+	assert_null(qmp_execute(reg, "x-later", NULL, err, sizeof(err)));
+	assert_string_equal(err, "later, and failed");
+	json_t *args = json_pack("{s:b}", "refuse", 1);
+	assert_null(qmp_execute(reg, "x-later", args, err, sizeof(err)));
+	assert_string_equal(err, "refused at once");
+	json_decref(args);
+	qmp_registry_free(reg);
+}
+
+/* ---- over a socket ---- */
 
 #define EMITTERS 4
 #define PER_EMITTER 500
 
 static struct vm ev_vm;
+static pthread_t loop_tid;    /* the server's main thread */
 
 static void *emitter(void *arg)
 {
 	long id = (long)arg;
 	for (int i = 0; i < PER_EMITTER; i++)
-		qmp_emit_event(&ev_vm, "X_TEST", json_pack("{s:i,s:i}", "thread", (int)id, "seq", i));
+		qmp_emit_event(ev_vm.qmp_reg, "X_TEST",
+			       json_pack("{s:i,s:i}", "thread", (int)id, "seq", i));
 	return NULL;
 }
 
@@ -148,24 +516,31 @@ static json_t *read_msg(struct line_reader *r)
 	}
 }
 
+/* Whether the server sent anything within ms (without consuming it). */
+static bool has_data(struct line_reader *r, int ms)
+{
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+	return r->len > 0 || poll(&pfd, 1, ms) > 0;
+}
+
 static void send_str(int fd, const char *s)
 {
 	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
-static void test_events_from_threads(void **state)
+static json_int_t msg_id(json_t *msg)
 {
-	char path[64], err[256] = "";
-	snprintf(path, sizeof(path), "/tmp/minivmm-test-qmp-%d.sock", (int)getpid());
-	ev_vm.loop = loop_new();
-	ev_vm.mem.ram_size = 64 << 20;
-	assert_non_null(ev_vm.loop);
-	assert_int_equal(qmp_server_create(&ev_vm, path, err, sizeof(err)), 0);
-	assert_non_null(ev_vm.qmp);
+	return json_integer_value(json_object_get(msg, "id"));
+}
 
-	pthread_t lt;
-	assert_int_equal(pthread_create(&lt, NULL, loop_thread, ev_vm.loop), 0);
+static const char *msg_class(json_t *msg)
+{
+	return json_string_value(json_object_get(json_object_get(msg, "error"), "class"));
+}
 
+/* A negotiated client of the server at path. */
+static struct line_reader *client(const char *path)
+{
 	struct line_reader *r = calloc(1, sizeof(*r));
 	r->fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -178,16 +553,113 @@ static void test_events_from_threads(void **state)
 	msg = read_msg(r);
 	assert_non_null(json_object_get(msg, "return"));
 	json_decref(msg);
+	return r;
+}
 
+static void client_free(struct line_reader *r)
+{
+	close(r->fd);
+	free(r);
+}
+
+/*
+ * A client whose command runs on the worker gets nothing until it ends,
+ * then its replies in order; another client is answered meanwhile; a client
+ * that leaves with a command in flight costs nothing.
+ */
+static void check_async_ordering(const char *path)
+{
+	struct line_reader *a = client(path), *b = client(path), *c = client(path);
+	json_t *msg;
+
+	gate_reset(loop_tid);
+	send_str(a->fd, "{\"execute\": \"x-gate\", \"id\": 1}\n"
+			"{\"execute\": \"x-add\", \"arguments\": {\"a\": 1, \"b\": 1}, \"id\": 2}\n");
+	gate_wait_entered(1);
+	send_str(b->fd, "{\"execute\": \"x-add\", \"arguments\": {\"a\": 2, \"b\": 2}, \"id\": 3}\n");
+	msg = read_msg(b);
+	assert_int_equal(msg_id(msg), 3);
+	assert_int_equal(json_integer_value(json_object_get(msg, "return")), 4);
+	json_decref(msg);
+	assert_false(has_data(a, 100));    /* neither the gate's reply nor the later add's */
+
+	/* B's own later request waits behind its async one too */
+	send_str(b->fd, "{\"execute\": \"x-later\", \"id\": 4}\n{\"execute\": \"query-version\", \"id\": 5}\n");
+	msg = read_msg(b);
+	assert_int_equal(msg_id(msg), 4);
+	assert_string_equal(msg_class(msg), "KVMMissingCap");
+	json_decref(msg);
+	msg = read_msg(b);
+	assert_int_equal(msg_id(msg), 5);
+	json_decref(msg);
+
+	assert_true(gate.ran_off_main);
+	gate_open();
+	msg = read_msg(a);
+	assert_int_equal(msg_id(msg), 1);
+	assert_string_equal(json_string_value(json_object_get(msg, "return")), "gate");
+	json_decref(msg);
+	msg = read_msg(a);
+	assert_int_equal(msg_id(msg), 2);
+	json_decref(msg);
+
+	/* an error class set on the worker thread reaches the client */
+	send_str(a->fd, "{\"execute\": \"x-gate\", \"arguments\": {\"fail\": 1}, \"id\": 6}\n");
+	msg = read_msg(a);
+	assert_int_equal(msg_id(msg), 6);
+	assert_string_equal(msg_class(msg), "DeviceNotActive");
+	json_decref(msg);
+
+	/* c leaves while its command runs; a is served after it */
+	gate_reset(loop_tid);
+	send_str(c->fd, "{\"execute\": \"x-gate\", \"id\": 7}\n");
+	gate_wait_entered(1);
+	client_free(c);
+	gate_open();
+	send_str(a->fd, "{\"execute\": \"x-gate\", \"id\": 8}\n");
+	msg = read_msg(a);
+	assert_int_equal(msg_id(msg), 8);
+	json_decref(msg);
+	client_free(a);
+	client_free(b);
+}
+
+static void *open_gate_later(void *arg)
+{
+	usleep(200 * 1000);
+	gate_open();
+	return NULL;
+}
+
+static void test_server(void **state)
+{
+	char path[64], err[256] = "";
+	snprintf(path, sizeof(path), "/tmp/minivmm-test-qmp-%d.sock", (int)getpid());
+	ev_vm.loop = loop_new();
+	ev_vm.mem.ram_size = 64 << 20;
+	assert_non_null(ev_vm.loop);
+	assert_int_equal(machine_qmp_init(&ev_vm, err, sizeof(err)), 0);
+	struct counter cnt = { 0, 0 };
+	assert_int_equal(qmp_register(ev_vm.qmp_reg, "x-add", x_add, &cnt), 0);
+	assert_int_equal(qmp_register(ev_vm.qmp_reg, "x-not-active", x_not_active, NULL), 0);
+	assert_int_equal(qmp_register_worker(ev_vm.qmp_reg, "x-gate", x_gate, NULL), 0);
+	assert_int_equal(qmp_register_async(ev_vm.qmp_reg, "x-later", x_later, NULL), 0);
+	assert_int_equal(qmp_server_create(&ev_vm, path, err, sizeof(err)), 0);
+	assert_non_null(ev_vm.qmp);
+
+	pthread_t lt;
+	assert_int_equal(pthread_create(&lt, NULL, loop_thread, ev_vm.loop), 0);
+	loop_tid = lt;
+	check_async_ordering(path);
+
+	struct line_reader *r = client(path);
 	/* an error class chosen by the handler applies to that reply only */
-	send_str(r->fd, "{\"execute\": \"x-test-not-active\"}\n{\"execute\": \"x-test-add\"}\n");
-	msg = read_msg(r);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(msg, "error"), "class")),
-			    "DeviceNotActive");
+	send_str(r->fd, "{\"execute\": \"x-not-active\"}\n{\"execute\": \"x-add\"}\n");
+	json_t *msg = read_msg(r);
+	assert_string_equal(msg_class(msg), "DeviceNotActive");
 	json_decref(msg);
 	msg = read_msg(r);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(msg, "error"), "class")),
-			    "GenericError");
+	assert_string_equal(msg_class(msg), "GenericError");
 	json_decref(msg);
 
 	pthread_t t[EMITTERS];
@@ -211,36 +683,54 @@ static void test_events_from_threads(void **state)
 	for (int i = 0; i < EMITTERS; i++)
 		pthread_join(t[i], NULL);
 
+	/* a command in flight when quit stops the loop still gets its reply at teardown */
+	struct line_reader *slow = client(path);
+	gate_reset(loop_tid);
+	send_str(slow->fd, "{\"execute\": \"x-gate\", \"id\": 10}\n");
+	gate_wait_entered(1);
 	/* quit replies first, then stops the loop (vm_request_exit) and announces SHUTDOWN */
 	send_str(r->fd, "{\"execute\": \"quit\", \"id\": 9}\n");
 	msg = read_msg(r);
-	assert_int_equal(json_integer_value(json_object_get(msg, "id")), 9);
+	assert_int_equal(msg_id(msg), 9);
 	assert_non_null(json_object_get(msg, "return"));
 	json_decref(msg);
 	pthread_join(lt, NULL);
 	assert_int_equal(atomic_load(&ev_vm.exit_status), 0);
-	qmp_server_destroy(&ev_vm);
+	pthread_t opener;
+	assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
+	qmp_server_destroy(&ev_vm);     /* waits for x-gate */
+	pthread_join(opener, NULL);
 	msg = read_msg(r);
 	assert_non_null(msg);
 	assert_string_equal(json_string_value(json_object_get(msg, "event")), "SHUTDOWN");
 	json_decref(msg);
 	assert_null(read_msg(r));  /* destroy hung up */
+	bool replied = false;
+	while ((msg = read_msg(slow))) {
+		replied |= msg_id(msg) == 10 && json_object_get(msg, "return");
+		json_decref(msg);
+	}
+	assert_true(replied);
 	assert_null(ev_vm.qmp);
 	assert_int_equal(access(path, F_OK), -1);  /* socket file removed */
 
 	/* with no server an event is dropped, not leaked (LeakSanitizer checks) */
-	qmp_emit_event(&ev_vm, "X_TEST", json_pack("{s:i}", "late", 1));
-	close(r->fd);
-	free(r);
+	qmp_emit_event(ev_vm.qmp_reg, "X_TEST", json_pack("{s:i}", "late", 1));
+	client_free(r);
+	client_free(slow);
+	machine_qmp_fini(&ev_vm);
 	loop_free(ev_vm.loop);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_registry_contexts),
+		cmocka_unit_test(test_error_split),
 		cmocka_unit_test(test_arg_helpers),
-		cmocka_unit_test(test_events_from_threads),
+		cmocka_unit_test(test_qom_router),
+		cmocka_unit_test(test_async_in_process),
+		cmocka_unit_test(test_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/kvm/kvm.h"
@@ -21,6 +22,7 @@
 
 #define KVM_TSS_ADDR        0xfffbd000ULL
 #define KVM_IDENTITY_ADDR   0xfffbc000ULL
+#define VM_PAUSE_TIMEOUT_S  5
 
 struct kvm_cap_req {
 	int cap;
@@ -40,11 +42,24 @@ static const struct kvm_cap_req required_caps[] = {
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 };
 
+/* The pause lock and a condition on the monotonic clock, for vm_pause()'s timeout. */
+static void vm_pause_init(struct vm *vm)
+{
+	pthread_condattr_t attr;
+
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->pause_cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 int kvm_vm_init(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *cfg = &vm->cfg;
 	int ret, i;
 
+	vm_pause_init(vm);
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		ret = -errno;
@@ -195,9 +210,23 @@ static void *vm_stop_watchdog(void *arg)
 	return NULL;
 }
 
+/* Makes every vCPU leave KVM_RUN soon: immediate_exit covers a vCPU about to
+ * enter it, the signal one inside it. */
+static void vm_kick_vcpus(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_cpus; i++) {
+		struct vcpu *cpu = &vm->vcpus[i];
+
+		if (cpu->run)
+			__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (cpu->started && !pthread_equal(cpu->thread, pthread_self()))
+			pthread_kill(cpu->thread, SIGUSR1);
+	}
+}
+
 void vm_request_exit(struct vm *vm, int status)
 {
-	int expected = VM_RUNNING, i;
+	int expected = VM_RUNNING;
 	pthread_t wd;
 
 	if (!atomic_compare_exchange_strong(&vm->state, &expected, VM_SHUTTING_DOWN))
@@ -207,16 +236,66 @@ void vm_request_exit(struct vm *vm, int status)
 		pthread_setname_np(wd, "stop-watchdog");
 		pthread_detach(wd);
 	}
-	for (i = 0; i < vm->nr_cpus; i++) {
-		struct vcpu *cpu = &vm->vcpus[i];
-
-		if (cpu->run)
-			cpu->run->immediate_exit = 1;
-		if (cpu->started && !pthread_equal(cpu->thread, pthread_self()))
-			pthread_kill(cpu->thread, SIGUSR1);
-	}
+	vm_kick_vcpus(vm);
+	/* parked vCPUs wake up, see the state and leave */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	if (vm->loop)
 		loop_stop(vm->loop);
+}
+
+/*
+ * vCPUs park at the top of their loop (vcpu.c), outside KVM_RUN and holding
+ * no lock, so the monitor and devices never wait for a paused vCPU. The
+ * main thread waits here until every running vCPU is parked, as QEMU's
+ * `stop` returns once the vCPUs stopped.
+ */
+int vm_pause(struct vm *vm)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += VM_PAUSE_TIMEOUT_S;
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused)
+		goto out;
+	atomic_store(&vm->pause_req, true);
+	vm_kick_vcpus(vm);
+	while (!ret && atomic_load(&vm->state) == VM_RUNNING &&
+	       vm->vcpus_parked < atomic_load(&vm->vcpus_running))
+		ret = -pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline);
+	if (!ret && atomic_load(&vm->state) != VM_RUNNING)
+		ret = -ESHUTDOWN;
+	if (ret) {
+		log_err("vmm", "cannot pause the VM: %s", ret == -ETIMEDOUT ?
+			"a vCPU did not stop within 5 s" : strerror(-ret));
+		atomic_store(&vm->pause_req, false);
+		pthread_cond_broadcast(&vm->pause_cond);
+	} else {
+		vm->paused = true;
+	}
+out:
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = false;
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_paused(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return paused;
 }
 
 void vm_join(struct vm *vm)

@@ -7,7 +7,9 @@
  *
  * Threads: set-up and teardown on the main thread; each vCPU runs on its own
  * thread (vcpu_start) and dispatches port and MMIO exits through vm->pio and
- * vm->mmio; vm_request_exit() may be called from any thread.
+ * vm->mmio; vm_request_exit() may be called from any thread; vm_pause() and
+ * vm_resume() on the main thread. A paused vCPU is parked between exits,
+ * holding no lock, so devices and the monitor never wait for it.
  *
  * Functions return 0 or a negative errno unless stated otherwise.
  */
@@ -83,6 +85,13 @@ struct vm {
 	atomic_int vcpus_running;
 	uint64_t start_ns;        /* process start, for boot-time figures */
 
+	/* QMP stop/cont: vCPUs park outside KVM_RUN while pause_req is set */
+	pthread_mutex_t pause_lock;  /* guards vcpus_parked and paused */
+	pthread_cond_t pause_cond;   /* a vCPU parked or left; pause_req or state changed */
+	atomic_bool pause_req;
+	int vcpus_parked;
+	bool paused;                 /* every running vCPU parked (vm_pause done) */
+
 	/* devices the guest is told about */
 	int nr_devs;
 	struct bootinfo_dev devs[BOOTINFO_MAX_DEV];
@@ -91,6 +100,7 @@ struct vm {
 	/* subsystems that hang off the VM; NULL when not configured */
 	struct balloon *balloon;
 	struct mm_manager *mgr;
+	struct qmp_registry *qmp_reg;  /* the monitor's commands; exists without --qmp too */
 	struct qmp_server *qmp;
 	struct uart *uart;
 	int sig_fd;               /* signalfd for SIGINT/SIGTERM, main thread */
@@ -120,6 +130,14 @@ int vm_start(struct vm *vm);
 void vm_request_exit(struct vm *vm, int status);
 /* Joins vCPU threads. */
 void vm_join(struct vm *vm);
+/* Kicks every vCPU out of KVM_RUN and waits until all are parked (QMP
+ * `stop`). 0, also when already paused; -ESHUTDOWN when the VM is stopping;
+ * -ETIMEDOUT when a vCPU did not park within 5 s (then none stays parked). */
+int vm_pause(struct vm *vm);
+/* Lets parked vCPUs run again (QMP `cont`); nothing when not paused. */
+void vm_resume(struct vm *vm);
+/* Whether the VM is paused by vm_pause(). */
+bool vm_paused(struct vm *vm);
 
 /* Sets an IOAPIC input line (KVM_IRQ_LINE). */
 int vm_set_irq(struct vm *vm, uint32_t gsi, int level);

@@ -234,6 +234,27 @@ static void handle_mmio(struct vcpu *cpu)
 	}
 }
 
+/*
+ * Waits while the VM is paused (QMP `stop`), outside KVM_RUN and holding no
+ * other lock. immediate_exit is cleared under the pause lock so that a
+ * pause requested after this vCPU resumed sets it again and is not lost.
+ */
+static void vcpu_park(struct vcpu *cpu)
+{
+	struct vm *vm = cpu->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && atomic_load(&vm->state) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->vcpus_parked--;
+	/* a stop under way keeps it set; the loop sees the state next */
+	if (atomic_load(&vm->state) == VM_RUNNING)
+		__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *cpu = arg;
@@ -247,6 +268,10 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (atomic_load(&vm->state) == VM_RUNNING) {
+		if (atomic_load(&vm->pause_req)) {
+			vcpu_park(cpu);
+			continue;
+		}
 		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -289,7 +314,12 @@ static void *vcpu_thread(void *arg)
 		}
 	}
 out:
-	if (atomic_fetch_sub(&vm->vcpus_running, 1) == 1)
+	/* a pause waiting for this vCPU to park waits for one fewer now */
+	pthread_mutex_lock(&vm->pause_lock);
+	int last = atomic_fetch_sub(&vm->vcpus_running, 1) == 1;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (last)
 		vm_request_exit(vm, 0);
 	return NULL;
 }

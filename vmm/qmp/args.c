@@ -1,8 +1,10 @@
 /*
  * args: reading a command's "arguments" object with QEMU's error texts, so
- * every handler rejects a missing, mistyped or unexpected argument alike.
+ * every handler rejects a missing, mistyped or unexpected argument alike,
+ * and errors with a QEMU error class. Pure functions: any thread.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,4 +83,41 @@ int qmp_args_only(json_t *args, const char *const *allowed, char *err, size_t er
 		}
 	}
 	return 0;
+}
+
+/*
+ * The class travels in the error text itself ("\x1fClass\x1fdescription")
+ * rather than in a side channel, so an error set on a worker thread or in
+ * a provider's helper reaches the reply without any shared state. The
+ * marker byte never occurs in a message worth showing.
+ */
+#define QMP_CLASS_MARK '\x1f'
+
+json_t *qmp_error(char *err, size_t errlen, const char *cls, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (!errlen)
+		return NULL;
+	if (cls)
+		n = snprintf(err, errlen, "%c%s%c", QMP_CLASS_MARK, cls, QMP_CLASS_MARK);
+	if (n < 0 || (size_t)n >= errlen)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+void qmp_error_split(char *err, char *cls, size_t clslen)
+{
+	const char *end = err[0] == QMP_CLASS_MARK ? strchr(err + 1, QMP_CLASS_MARK) : NULL;
+
+	if (!end) {
+		snprintf(cls, clslen, "GenericError");
+		return;
+	}
+	snprintf(cls, clslen, "%.*s", (int)(end - err - 1), err + 1);
+	memmove(err, end + 1, strlen(end + 1) + 1);
 }

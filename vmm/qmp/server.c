@@ -1,16 +1,26 @@
 /*
  * server: the QMP monitor's socket side. Owns the listening unix socket,
  * the client connections (non-blocking, edge-triggered on the event loop),
- * the session protocol (greeting, capabilities negotiation, query-version),
- * stream parsing of requests with jansson, dispatch through the registry,
- * replies, and sending queued events to every negotiated client.
+ * the session protocol (greeting, capabilities negotiation), stream parsing
+ * of requests with jansson, dispatch through the registry, replies (also
+ * the late replies of asynchronous commands) and sending queued events to
+ * every negotiated client.
+ *
+ * A client with a command in flight is "busy": its further input stays
+ * unread until the reply went out, so its replies keep the order of its
+ * commands (QEMU without out-of-band), while other clients are served.
+ *
+ * Threads: the main thread, except qmp_server_sink(), which the thread that
+ * completes an asynchronous command calls.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,9 +29,8 @@
 #include "vmm/lib/json.h"
 #include "vmm/lib/log.h"
 #include "vmm/lib/loop.h"
-#include "vmm/lib/version.h"
+#include "vmm/qmp/dispatch.h"
 #include "vmm/qmp/events.h"
-#include "vmm/qmp/qmp.h"
 #include "vmm/qmp/server.h"
 
 #define QMP_MAX_INPUT     (1u << 20)   /* unparsed bytes one client may buffer */
@@ -37,19 +46,34 @@ struct qmp_client {
 	size_t in_len, in_cap;
 	char *out;                 /* bytes to send from out_off */
 	size_t out_len, out_off, out_cap;
+	struct qmp_pending *busy;  /* the command in flight; input waits meanwhile */
 	struct qmp_client *next;
+};
+
+/* A command the server started: the request, and whom to answer. */
+struct qmp_pending {
+	struct qmp_async req;
+	struct qmp_server *srv;
+	struct qmp_client *client; /* NULL once the client is gone */
 };
 
 struct qmp_server {
 	struct event_loop *loop;
-	struct vm *ctx;            /* handed to every handler */
-	void (*on_quit)(struct vm *ctx);
+	struct qmp_registry *reg;
+	void (*on_quit)(void *opaque);
+	void *opaque;
 	char *path;
 	int listen_fd;
 	unsigned int next_serial;
 	bool quit_requested;
+	bool closing;              /* shutting down: finish what runs, start nothing */
 	struct qmp_client *clients;
 	struct qmp_event_queue events;
+	unsigned int inflight;     /* commands started and not finished */
+	/* finished asynchronous commands, handed over by the threads that ran them */
+	pthread_mutex_t done_lock;
+	int done_fd;               /* eventfd the main loop watches */
+	struct qmp_async *done_head, *done_tail;
 };
 
 /* ---- output ---- */
@@ -137,11 +161,143 @@ static bool qmp_send_error(struct qmp_client *c, const char *cls, const char *de
 	return qmp_client_send(c, msg);
 }
 
+/* ---- replies ---- */
+
+static void qmp_drain_events(struct qmp_server *srv);
+
+static bool qmp_client_alive(struct qmp_server *srv, struct qmp_client *c)
+{
+	for (struct qmp_client *p = srv->clients; p; p = p->next)
+		if (p == c)
+			return true;
+	return false;
+}
+
+/*
+ * Sends a command's outcome to c. Events queued before it (a STOP from
+ * `stop`) go out first, as QEMU sends them before the reply; a client that
+ * negotiates now gets the events emitted from here on. false when c was
+ * closed (possibly by the events' sending).
+ */
+static bool qmp_send_outcome(struct qmp_server *srv, struct qmp_client *c, struct qmp_async *req,
+			     bool is_caps)
+{
+	char cls[64];
+	json_t *msg;
+
+	qmp_drain_events(srv);
+	if (!qmp_client_alive(srv, c))
+		return false;
+	if (is_caps && req->ret)
+		c->negotiated = true;
+	if (req->ret) {
+		msg = json_pack("{s:o}", "return", req->ret);
+		req->ret = NULL;
+	} else {
+		qmp_error_split(req->err, cls, sizeof(cls));
+		msg = json_pack("{s:{s:s,s:s}}", "error", "class", cls, "desc", req->err);
+	}
+	if (msg && req->id)
+		json_object_set(msg, "id", req->id);
+	bool ok = qmp_client_send(c, msg);
+	if (srv->quit_requested) {
+		/* after the reply went out, as QEMU does */
+		srv->quit_requested = false;
+		srv->on_quit(srv->opaque);
+	}
+	return ok;
+}
+
+static void qmp_pending_free(struct qmp_pending *p)
+{
+	json_decref(p->req.id);
+	json_decref(p->req.ret);
+	free(p);
+}
+
+/* Called by whichever thread finished an asynchronous command. */
+static void qmp_server_sink(struct qmp_async *req)
+{
+	struct qmp_pending *p = (struct qmp_pending *)req;
+	struct qmp_server *srv = p->srv;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&srv->done_lock);
+	req->next = NULL;
+	if (srv->done_tail)
+		srv->done_tail->next = req;
+	else
+		srv->done_head = req;
+	srv->done_tail = req;
+	if (write(srv->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("qmp", "completion eventfd: %s", strerror(errno));
+	pthread_mutex_unlock(&srv->done_lock);
+}
+
+static bool qmp_client_parse(struct qmp_client *c);
+static bool qmp_client_read(struct qmp_client *c);
+
+/* Answers a finished asynchronous command and lets its client go on. */
+static void qmp_finish_pending(struct qmp_server *srv, struct qmp_pending *p)
+{
+	struct qmp_client *c = p->client;
+
+	srv->inflight--;
+	if (c) {
+		c->busy = NULL;
+		/* what the client sent meanwhile is parsed now, then the socket read */
+		if (qmp_send_outcome(srv, c, &p->req, false) && !srv->closing && qmp_client_parse(c) &&
+		    !c->busy)
+			qmp_client_read(c);
+	}
+	qmp_pending_free(p);
+}
+
+static void qmp_done_ready(void *opaque, uint32_t events)
+{
+	struct qmp_server *srv = opaque;
+	uint64_t v;
+
+	if (read(srv->done_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_err("qmp", "completion eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&srv->done_lock);
+	struct qmp_async *req = srv->done_head;
+	srv->done_head = srv->done_tail = NULL;
+	pthread_mutex_unlock(&srv->done_lock);
+	while (req) {
+		struct qmp_async *next = req->next;
+		qmp_finish_pending(srv, (struct qmp_pending *)req);
+		req = next;
+	}
+}
+
 /* ---- requests ---- */
+
+/* Starts a validated command for c: replies at once, or marks c busy. */
+static bool qmp_start(struct qmp_client *c, const char *name, json_t *args, json_t *id,
+		      bool is_caps)
+{
+	struct qmp_server *srv = c->srv;
+	struct qmp_pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return qmp_send_error(c, "GenericError", "out of memory", id);
+	p->srv = srv;
+	p->client = c;
+	p->req.sink = qmp_server_sink;
+	p->req.id = json_incref(id);
+	if (qmp_dispatch(srv->reg, name, args, &p->req) == QMP_PENDING) {
+		c->busy = p;
+		srv->inflight++;
+		return true;
+	}
+	bool ok = qmp_send_outcome(srv, c, &p->req, is_caps);
+	qmp_pending_free(p);
+	return ok;
+}
 
 static bool qmp_handle_request(struct qmp_client *c, json_t *req)
 {
-	struct qmp_server *srv = c->srv;
 	char err[512];
 
 	if (!json_is_object(req))
@@ -173,28 +329,7 @@ static bool qmp_handle_request(struct qmp_client *c, json_t *req)
 	if (c->negotiated && is_caps)
 		return qmp_send_error(c, "CommandNotFound",
 				      "Capabilities negotiation is already complete, command ignored", id);
-	qmp_cmd_fn fn = qmp_lookup(name);
-	if (!fn) {
-		snprintf(err, sizeof(err), "The command %s has not been found", name);
-		return qmp_send_error(c, "CommandNotFound", err, id);
-	}
-
-	json_t *ret = qmp_execute(srv->ctx, name, args, err, sizeof(err));
-	if (!ret)
-		return qmp_send_error(c, qmp_last_error_class() ? qmp_last_error_class() : "GenericError",
-				      err, id);
-	if (is_caps)
-		c->negotiated = true;
-	json_t *msg = json_pack("{s:o}", "return", ret);
-	if (msg && id)
-		json_object_set(msg, "id", id);
-	bool ok = qmp_client_send(c, msg);
-	if (srv->quit_requested) {
-		/* after the reply went out, as QEMU does */
-		srv->quit_requested = false;
-		srv->on_quit(srv->ctx);
-	}
-	return ok;
+	return qmp_start(c, name, args, id, is_caps);
 }
 
 static bool qmp_is_space(char ch)
@@ -215,7 +350,7 @@ static bool qmp_client_parse(struct qmp_client *c)
 	size_t off = 0;
 	bool alive = true;
 
-	while (alive) {
+	while (alive && !c->busy) {
 		while (off < c->in_len && qmp_is_space(c->in[off]))
 			off++;
 		if (off == c->in_len)
@@ -258,6 +393,8 @@ static bool qmp_client_parse(struct qmp_client *c)
 static bool qmp_client_read(struct qmp_client *c)
 {
 	for (;;) {
+		if (c->busy)
+			return true;   /* read on when its command finished */
 		if (c->in_cap - c->in_len < 4096) {
 			size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
 			char *p = realloc(c->in, cap);
@@ -319,6 +456,8 @@ static void qmp_client_close(struct qmp_client *c, const char *why)
 		log_err("qmp", "client %u dropped: %s", c->serial, why);
 	else
 		log_debug("qmp", "client %u disconnected", c->serial);
+	if (c->busy)
+		c->busy->client = NULL;   /* its command finishes unanswered */
 	loop_del(srv->loop, c->fd);
 	close(c->fd);
 	for (struct qmp_client **pp = &srv->clients; *pp; pp = &(*pp)->next) {
@@ -330,14 +469,6 @@ static void qmp_client_close(struct qmp_client *c, const char *why)
 	free(c->in);
 	free(c->out);
 	free(c);
-}
-
-static json_t *qmp_version_json(void)
-{
-	int major = 0, minor = 0, micro = 0;
-	sscanf(MINIVMM_VERSION, "%d.%d.%d", &major, &minor, &micro);
-	return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu", "micro", micro, "minor", minor,
-			 "major", major, "package", "minivmm " MINIVMM_VERSION);
 }
 
 static void qmp_accept(void *opaque, uint32_t events)
@@ -417,11 +548,6 @@ static void qmp_event_ready(void *opaque, uint32_t events)
 	qmp_drain_events(srv);
 }
 
-void qmp_server_emit(struct qmp_server *srv, const char *name, json_t *data)
-{
-	qmp_events_push(&srv->events, name, data);
-}
-
 void qmp_server_quit_after_reply(struct qmp_server *srv)
 {
 	srv->quit_requested = true;
@@ -429,150 +555,107 @@ void qmp_server_quit_after_reply(struct qmp_server *srv)
 
 /* ---- the listening socket ---- */
 
-/* Removes a socket file nobody listens on; refuses a live one or a non-socket. */
-static int qmp_clear_stale(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "qmp: %s exists and is not a socket; choose another path", path);
-		return -EEXIST;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int saved = errno;
-	close(fd);
-	if (ret == 0) {
-		snprintf(err, errlen, "qmp: %s is in use by another running process", path);
-		return -EADDRINUSE;
-	}
-	if (saved != ECONNREFUSED) {
-		snprintf(err, errlen, "qmp: cannot probe %s: %s", path, strerror(saved));
-		return -saved;
-	}
-	log_info("qmp", "removing stale socket %s", path);
-	if (unlink(path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "qmp: cannot remove stale socket %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 void qmp_server_free(struct qmp_server *srv)
 {
 	if (!srv)
 		return;
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
+	if (srv->done_fd >= 0) {
+		close(srv->done_fd);
+		pthread_mutex_destroy(&srv->done_lock);
+	}
 	qmp_events_fini(&srv->events);
 	free(srv->path);
 	free(srv);
 }
 
-int qmp_server_open(struct qmp_server **out, struct event_loop *loop, const char *spec,
-		    struct vm *ctx, void (*on_quit)(struct vm *ctx), char *err, size_t errlen)
+/* The event queue, the completion eventfd and the loop watches. 0 or -errno with err. */
+static int qmp_watch(struct qmp_server *srv, char *err, size_t errlen)
 {
-	const char *path = spec;
+	int ret = qmp_events_init(&srv->events);
+
+	if (ret < 0) {
+		snprintf(err, errlen, "qmp: eventfd: %s", strerror(-ret));
+		return ret;
+	}
+	srv->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (srv->done_fd < 0) {
+		snprintf(err, errlen, "qmp: eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	pthread_mutex_init(&srv->done_lock, NULL);
+	ret = loop_add(srv->loop, srv->listen_fd, EPOLLIN, qmp_accept, srv);
+	if (ret == 0)
+		ret = loop_add(srv->loop, srv->events.fd, EPOLLIN, qmp_event_ready, srv);
+	if (ret == 0)
+		ret = loop_add(srv->loop, srv->done_fd, EPOLLIN, qmp_done_ready, srv);
+	if (ret < 0) {
+		loop_del(srv->loop, srv->listen_fd);
+		loop_del(srv->loop, srv->events.fd);
+		snprintf(err, errlen, "qmp: cannot watch the socket: %s", strerror(-ret));
+	}
+	return ret;
+}
+
+int qmp_server_open(struct qmp_server **out, struct event_loop *loop, const char *spec,
+		    struct qmp_registry *reg, void (*on_quit)(void *opaque), void *opaque,
+		    char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
 	int ret;
 
-	if (!loop || !spec || !on_quit) {
-		snprintf(err, errlen, "qmp: no event loop or socket path");
+	if (!loop || !spec || !reg || !on_quit) {
+		snprintf(err, errlen, "qmp: no event loop, registry or socket path");
 		return -EINVAL;
 	}
-	if (strncmp(spec, "unix:", 5) == 0) {
-		path = spec + 5;
-	} else if (strchr(spec, ':') && !strchr(spec, '/')) {
-		snprintf(err, errlen, "qmp: unsupported address '%s'; use unix:PATH", spec);
-		return -EINVAL;
-	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "qmp: socket path '%s' is empty or longer than %zu bytes",
-			 path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-
+	ret = qmp_socket_parse(spec, &sa, err, errlen);
+	if (ret < 0)
+		return ret;
 	struct qmp_server *srv = calloc(1, sizeof(*srv));
-	if (!srv) {
+	if (!srv || !(srv->path = strdup(sa.sun_path))) {
+		free(srv);
 		snprintf(err, errlen, "qmp: out of memory");
 		return -ENOMEM;
 	}
 	srv->loop = loop;
-	srv->ctx = ctx;
+	srv->reg = reg;
 	srv->on_quit = on_quit;
-	srv->listen_fd = srv->events.fd = -1;
-	srv->path = strdup(path);
-	if (!srv->path) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "qmp: out of memory");
-		goto fail;
-	}
-
-	ret = qmp_clear_stale(path, err, errlen);
-	if (ret < 0) {
-		if (!err[0])
-			snprintf(err, errlen, "qmp: %s: %s", path, strerror(-ret));
-		goto fail;
-	}
-	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "qmp: socket: %s", strerror(errno));
-		goto fail;
-	}
-	/*
-	 * The monitor can stop the VM and read guest state: owner only. The umask
-	 * covers the window between bind() and chmod(); nobody can connect before
-	 * listen() anyway.
-	 */
-	mode_t old = umask(0177);
-	ret = bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
-	int saved = errno;
-	umask(old);
-	if (ret < 0) {
-		ret = -saved;
-		snprintf(err, errlen, "qmp: cannot bind %s: %s", path, strerror(saved));
-		goto fail;
-	}
-	if (chmod(path, 0600) < 0 || listen(srv->listen_fd, 16) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "qmp: cannot listen on %s: %s", path, strerror(errno));
-		unlink(path);
-		goto fail;
-	}
-	ret = qmp_events_init(&srv->events);
-	if (ret < 0) {
-		snprintf(err, errlen, "qmp: eventfd: %s", strerror(-ret));
-		unlink(path);
-		goto fail;
-	}
-	ret = loop_add(loop, srv->listen_fd, EPOLLIN, qmp_accept, srv);
+	srv->opaque = opaque;
+	srv->listen_fd = srv->events.fd = srv->done_fd = -1;
+	ret = qmp_socket_listen(&sa, &srv->listen_fd, err, errlen);
 	if (ret == 0) {
-		ret = loop_add(loop, srv->events.fd, EPOLLIN, qmp_event_ready, srv);
+		ret = qmp_watch(srv, err, errlen);
 		if (ret < 0)
-			loop_del(loop, srv->listen_fd);
+			unlink(sa.sun_path);
 	}
 	if (ret < 0) {
-		snprintf(err, errlen, "qmp: cannot watch the socket: %s", strerror(-ret));
-		unlink(path);
-		goto fail;
+		qmp_server_free(srv);
+		return ret;
 	}
+	qmp_registry_attach_events(reg, &srv->events);
 	*out = srv;
-	log_info("qmp", "listening on unix:%s", path);
+	log_info("qmp", "listening on unix:%s", sa.sun_path);
 	return 0;
-fail:
-	qmp_server_free(srv);
-	return ret;
+}
+
+/* Runs the main loop's share of the commands still in flight until none is. */
+static void qmp_finish_inflight(struct qmp_server *srv)
+{
+	while (srv->inflight) {
+		struct pollfd pfd = { .fd = srv->done_fd, .events = POLLIN };
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			break;
+		qmp_done_ready(srv, POLLIN);
+	}
 }
 
 void qmp_server_shutdown(struct qmp_server *srv)
 {
+	/* A command in flight still gets its reply; nothing new starts. */
+	srv->closing = true;
+	qmp_finish_inflight(srv);
+	qmp_registry_attach_events(srv->reg, NULL);
 	/* Events queued after the loop stopped (SHUTDOWN after quit) still go out. */
 	qmp_drain_events(srv);
 	uint64_t deadline = now_ns() + QMP_FLUSH_MS * 1000000ULL;
@@ -591,37 +674,6 @@ void qmp_server_shutdown(struct qmp_server *srv)
 		qmp_client_close(srv->clients, NULL);
 	loop_del(srv->loop, srv->listen_fd);
 	loop_del(srv->loop, srv->events.fd);
+	loop_del(srv->loop, srv->done_fd);
 	unlink(srv->path);
 }
-
-/* ---- the session protocol's own commands ---- */
-
-static json_t *qmp_cmd_capabilities(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	static const char *const allowed[] = { "enable", NULL };
-	if (qmp_args_only(args, allowed, err, errlen))
-		return NULL;
-	json_t *enable = json_object_get(args, "enable");
-	if (enable && !json_is_array(enable)) {
-		snprintf(err, errlen, "Invalid parameter type for 'enable', expected: array");
-		return NULL;
-	}
-	/* minivmm offers no optional capability (no out-of-band execution) */
-	if (json_array_size(enable) > 0) {
-		json_t *cap = json_array_get(enable, 0);
-		snprintf(err, errlen, "Capability '%s' not available",
-			 json_is_string(cap) ? json_string_value(cap) : "?");
-		return NULL;
-	}
-	return json_object();
-}
-QMP_COMMAND("qmp_capabilities", qmp_cmd_capabilities)
-
-static json_t *qmp_cmd_query_version(struct vm *vm, json_t *args, char *err, size_t errlen)
-{
-	if (qmp_args_only(args, NULL, err, errlen))
-		return NULL;
-	return qmp_version_json();
-}
-QMP_COMMAND("query-version", qmp_cmd_query_version)
-
