@@ -15,6 +15,7 @@
 
 #include "vmm/lib/macros.h"
 #include "vmm/lib/opts.h"
+#include "vmm/kvm/kvm.h"
 #include "vmm/machine_domain.h"
 
 struct dom_ctx {
@@ -604,4 +605,70 @@ void domain_free(struct domain_def *d)
 	free(d->cmdline);
 	free(d->mm_opts);
 	memset(d, 0, sizeof(*d));
+}
+
+/* ---- the definition as a machine configuration ---- */
+
+/* One line per setting the command line takes over from the file. */
+static void dom_override(const struct domain_def *d, unsigned cli, unsigned bit, bool in_file,
+			 const char *opt, const char *elem)
+{
+	if ((cli & bit) && in_file)
+		fprintf(stderr, "minivmm: %s overrides %s of the domain %s\n", opt, elem,
+			d->name ? d->name : "definition");
+}
+
+int domain_apply(struct domain_def *d, unsigned cli, struct vm_config *cfg, const char **name,
+		 char *err, size_t errlen)
+{
+	dom_override(d, cli, DOM_CLI_MEM, d->memory, "--mem", "<memory>");
+	dom_override(d, cli, DOM_CLI_CPUS, d->vcpus, "--cpus", "<vcpu>");
+	dom_override(d, cli, DOM_CLI_APPEND, d->cmdline, "--append", "<cmdline>");
+	dom_override(d, cli, DOM_CLI_IMAGE, d->kernel, "the IMAGE argument", "<kernel>");
+	dom_override(d, cli, DOM_CLI_BACKING | DOM_CLI_HPSIZE, d->backing_set, "--mem-backing/--hugepage-size",
+		     "<memoryBacking>");
+	dom_override(d, cli, DOM_CLI_MM, d->mm_opts, "--mm", "minivmm's <mm> metadata");
+	dom_override(d, cli, DOM_CLI_BALLOON | DOM_CLI_NO_BALLOON, d->balloon_opts[0] || !d->balloon,
+		     "--balloon/--no-balloon", "<memballoon>");
+	if (!(cli & DOM_CLI_MEM))
+		cfg->mem.ram_size = d->memory;
+	if (!(cli & DOM_CLI_CPUS) && d->vcpus)
+		cfg->nr_cpus = d->vcpus;
+	if (!(cli & DOM_CLI_APPEND) && d->cmdline)
+		cfg->append = d->cmdline;
+	if (!(cli & DOM_CLI_IMAGE))
+		cfg->image = d->kernel;
+	if (!(cli & (DOM_CLI_BACKING | DOM_CLI_HPSIZE)) && d->backing_set) {
+		cfg->mem.backing = d->backing;
+		if (d->backing == MM_BACKING_HUGETLB)
+			cfg->mem.hugepage_size = d->hugepage_size;
+	}
+	if (!(cli & DOM_CLI_PREALLOC) && d->prealloc)
+		cfg->mem.prealloc = true;
+	if (!(cli & DOM_CLI_MM) && d->mm_opts)
+		cfg->mm_opts = d->mm_opts;
+	/* nosharepages: this guest's pages are never deduplicated, whoever set --mm */
+	if (d->nosharepages && cfg->mm_opts) {
+		snprintf(d->mm_buf, sizeof(d->mm_buf), "%s,dedup=off,ksm=off", cfg->mm_opts);
+		cfg->mm_opts = d->mm_buf;
+	}
+	if (!(cli & (DOM_CLI_BALLOON | DOM_CLI_NO_BALLOON))) {
+		cfg->no_balloon = !d->balloon;
+		if (d->balloon_opts[0])
+			cfg->balloon_opts = d->balloon_opts;
+	}
+	if (!(cli & DOM_CLI_NAME) && d->name)
+		*name = d->name;
+	if (d->notes[0])
+		fprintf(stderr, "minivmm: note: %s\n", d->notes);
+	if (!cfg->image) {
+		snprintf(err, errlen, "the domain gives no <os><kernel> and no IMAGE was given: add one");
+		return -EINVAL;
+	}
+	if (d->current_memory && d->current_memory < cfg->mem.ram_size && cfg->no_balloon) {
+		snprintf(err, errlen, "<currentMemory> below <memory> needs the balloon: drop "
+			 "<memballoon model='none'> or --no-balloon");
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -46,7 +46,27 @@ struct domain_def {
 	uint64_t memd_floor;        /* <minivmm:memd floor=...>, bytes; 0: daemon's default */
 	unsigned memd_weight;       /* <minivmm:memd weight=...>; 0: daemon's default */
 	char notes[512];            /* what was accepted but is honoured differently, to tell the user */
+	char mm_buf[512];           /* storage for the --mm string domain_apply() composes */
 };
+
+/* The settings the command line gave (bits), which override the file's. */
+enum domain_cli {
+	DOM_CLI_MEM = 1 << 0, DOM_CLI_CPUS = 1 << 1, DOM_CLI_APPEND = 1 << 2, DOM_CLI_BACKING = 1 << 3,
+	DOM_CLI_HPSIZE = 1 << 4, DOM_CLI_PREALLOC = 1 << 5, DOM_CLI_MM = 1 << 6, DOM_CLI_BALLOON = 1 << 7,
+	DOM_CLI_NO_BALLOON = 1 << 8, DOM_CLI_IMAGE = 1 << 9, DOM_CLI_NAME = 1 << 10,
+};
+
+struct vm_config;
+
+/*
+ * Fills cfg from d for every setting whose bit is not in cli, and says on
+ * stderr (one line each) where the command line overrides the file. *name
+ * gets the domain's name unless the command line named the VM. -EINVAL with
+ * err when the result cannot work (no image anywhere, currentMemory without
+ * a balloon). cfg's strings point into d, which must outlive cfg's use.
+ */
+int domain_apply(struct domain_def *d, unsigned cli, struct vm_config *cfg, const char **name,
+		 char *err, size_t errlen);
 
 /*
  * Reads the domain definition at path (or len bytes of buf, named name in

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "balloon/balloon.h"
 #include "mm/mm.h"
 #include "vmm/lib/log.h"
 #include "vmm/lib/loop.h"
@@ -24,10 +25,12 @@
 #include "vmm/lib/version.h"
 #include "vmm/boot/boot.h"
 #include "vmm/machine.h"
+#include "vmm/machine_domain.h"
 #include "vmm/lib/stop.h"
 
 static const char usage_text[] =
 "Usage: minivmm [OPTIONS] IMAGE\n"
+"       minivmm --domain FILE [OPTIONS] [IMAGE]\n"
 "Boot the x86-64 ELF kernel IMAGE (for example build/guest.img) in a KVM virtual machine.\n"
 "\n"
 "Guest:\n"
@@ -54,6 +57,8 @@ static const char usage_text[] =
 "      --qmp unix:PATH       QMP monitor on a unix socket: QEMU's commands (stop, cont,\n"
 "                            balloon, qom-get, query-status, quit, ...); long ones such\n"
 "                            as mm-reclaim reply later (README, QMP; see minivmm-ctl)\n"
+"      --domain FILE         a libvirt domain definition (XML) as the configuration;\n"
+"                            options given here override it (README, libvirt domain XML)\n"
 "      --name NAME           name the VM: its QMP socket is RUN-DIR/NAME.qmp, where\n"
 "                            minivmm-memd finds it (removed at exit)\n"
 "      --run-dir DIR         directory for --name's socket (default /run/minivmm)\n"
@@ -72,7 +77,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_GUEST_PAGES = 256, OPT_BACKING, OPT_HPSIZE, OPT_PREALLOC, OPT_MM,
-	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS, OPT_NAME, OPT_RUN_DIR,
+	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS, OPT_NAME, OPT_RUN_DIR, OPT_DOMAIN,
 };
 
 #define RUN_DIR_DEFAULT "/run/minivmm"
@@ -82,6 +87,9 @@ struct main_opts {
 	const char *name;
 	const char *run_dir;
 	char qmp_path[PATH_MAX];   /* RUN-DIR/NAME.qmp */
+	const char *domain;        /* --domain FILE */
+	unsigned cli;              /* enum domain_cli: what the command line set itself */
+	struct domain_def dom;
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +106,7 @@ static const struct option long_opts[] = {
 	{ "qmp",           required_argument, NULL, OPT_QMP },
 	{ "name",          required_argument, NULL, OPT_NAME },
 	{ "run-dir",       required_argument, NULL, OPT_RUN_DIR },
+	{ "domain",        required_argument, NULL, OPT_DOMAIN },
 	{ "stats",         no_argument,       NULL, OPT_STATS },
 	{ "verbose",       no_argument,       NULL, 'v' },
 	{ "quiet",         no_argument,       NULL, 'q' },
@@ -157,6 +166,40 @@ static void name_socket(struct main_opts *mo, struct vm_config *cfg)
 	cfg->qmp_path = mo->qmp_path;
 }
 
+/* The domain_cli bit of a command-line option (0: not a machine setting). */
+static unsigned cli_bit(int opt)
+{
+	switch (opt) {
+	case 'm': return DOM_CLI_MEM;
+	case 'c': return DOM_CLI_CPUS;
+	case 'a': return DOM_CLI_APPEND;
+	case OPT_BACKING: return DOM_CLI_BACKING;
+	case OPT_HPSIZE: return DOM_CLI_HPSIZE;
+	case OPT_PREALLOC: return DOM_CLI_PREALLOC;
+	case OPT_MM: return DOM_CLI_MM;
+	case OPT_BALLOON: return DOM_CLI_BALLOON;
+	case OPT_NO_BALLOON: return DOM_CLI_NO_BALLOON;
+	case OPT_NAME: return DOM_CLI_NAME;
+	default: return 0;
+	}
+}
+
+/* --domain FILE: the libvirt definition under the command line's options. */
+static void apply_domain(struct vm_config *cfg, struct main_opts *mo)
+{
+	const char *name = NULL;
+	char err[600];
+
+	if (domain_load(mo->domain, &mo->dom, err, sizeof(err)) ||
+	    domain_apply(&mo->dom, mo->cli, cfg, &name, err, sizeof(err))) {
+		domain_free(&mo->dom);
+		die("%s", err);
+	}
+	/* The domain's name names the VM for minivmm-memd, unless a socket was given. */
+	if (name && !mo->name && !cfg->qmp_path && name_ok(name))
+		mo->name = name;
+}
+
 static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main_opts *mo)
 {
 	const char *bad;
@@ -171,6 +214,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":m:c:a:vqhV", long_opts, NULL)) != -1) {
+		mo->cli |= cli_bit(c);
 		switch (c) {
 		case 'm':
 			cfg->mem.ram_size = size_arg("--mem", optarg);
@@ -227,6 +271,9 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 				    "not starting with '.' or '-'", optarg);
 			mo->name = optarg;
 			break;
+		case OPT_DOMAIN:
+			mo->domain = optarg;
+			break;
 		case OPT_RUN_DIR:
 			if (!*optarg)
 				die("--run-dir needs a directory");
@@ -253,12 +300,17 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 			die("unknown option '%s'; see 'minivmm --help'", bad);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc && !mo->domain)
 		die("no guest image given: minivmm [OPTIONS] IMAGE, e.g. minivmm --mem 256M build/guest.img");
 	if (optind + 1 < argc)
 		die("more than one guest image given ('%s' and '%s'); options go before the image",
 		    argv[optind], argv[optind + 1]);
-	cfg->image = argv[optind];
+	if (optind < argc) {
+		cfg->image = argv[optind];
+		mo->cli |= DOM_CLI_IMAGE;
+	}
+	if (mo->domain)
+		apply_domain(cfg, mo);
 	if (cfg->mem.ram_size < (2ULL << 20) || cfg->mem.ram_size % 4096)
 		die("--mem is not valid: give at least 2M, a multiple of 4K (e.g. --mem 256M)");
 	if (cfg->mem.backing != MM_BACKING_HUGETLB && cfg->mem.hugepage_size != (2ULL << 20))
@@ -317,6 +369,9 @@ int main(int argc, char **argv)
 	/* A program, unlike a test harness, must end even when a thread never
 	 * comes back from guest memory that cannot be restored. */
 	vm.stop_grace_s = 5;
+	/* <currentMemory> below <memory>: the balloon starts at that target. */
+	if (!ret && mo.dom.current_memory && mo.dom.current_memory < cfg.mem.ram_size && vm.balloon)
+		ret = balloon_set_target(vm.balloon, mo.dom.current_memory, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "minivmm: %s\n", err[0] ? err : strerror(-ret));
 		goto out;
@@ -341,5 +396,6 @@ out:
 	}
 	machine_destroy(&vm);
 	free((void *)cfg.image_buf);
+	domain_free(&mo.dom);
 	return ret ? stop_status(STOP_STARTUP) : status;
 }
