@@ -659,6 +659,8 @@ int domain_apply(struct domain_def *d, unsigned cli, struct vm_config *cfg, cons
 	}
 	if (!(cli & DOM_CLI_NAME) && d->name)
 		*name = d->name;
+	cfg->memd_floor = d->memd_floor;
+	cfg->memd_weight = d->memd_weight;
 	if (d->notes[0])
 		fprintf(stderr, "minivmm: note: %s\n", d->notes);
 	if (!cfg->image) {

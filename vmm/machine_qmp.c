@@ -150,10 +150,23 @@ static json_t *qmp_cmd_query_cpus_fast(void *ctx, json_t *args, char *err, size_
 	return list;
 }
 
+/* minivmm's own: the VM's name and what minivmm-memd should give it (a
+ * floor and a weight from the domain's metadata; 0 = the daemon's default). */
+static json_t *qmp_cmd_query_minivmm(void *ctx, json_t *args, char *err, size_t errlen)
+{
+	struct vm *vm = ctx;
+
+	if (qmp_args_only(args, NULL, err, errlen))
+		return NULL;
+	return json_pack("{s:s?,s:I,s:i}", "name", vm->cfg.name, "memd-floor", (json_int_t)vm->cfg.memd_floor,
+			 "memd-weight", (int)vm->cfg.memd_weight);
+}
+
 static const struct {
 	const char *name;
 	qmp_cmd_fn fn;
 } machine_commands[] = {
+	{ "query-minivmm", qmp_cmd_query_minivmm },
 	{ "query-status", qmp_cmd_query_status },
 	{ "stop", qmp_cmd_stop },
 	{ "cont", qmp_cmd_cont },

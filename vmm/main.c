@@ -311,6 +311,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 	}
 	if (mo->domain)
 		apply_domain(cfg, mo);
+	cfg->name = mo->name;
 	if (cfg->mem.ram_size < (2ULL << 20) || cfg->mem.ram_size % 4096)
 		die("--mem is not valid: give at least 2M, a multiple of 4K (e.g. --mem 256M)");
 	if (cfg->mem.backing != MM_BACKING_HUGETLB && cfg->mem.hugepage_size != (2ULL << 20))

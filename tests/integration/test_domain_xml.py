@@ -54,6 +54,8 @@ def test_current_memory_starts_the_balloon_and_name_is_the_socket():
                 break
             time.sleep(0.2)
         assert actual == 384 * MiB, actual
+        hints = q.cmd("query-minivmm")
+        assert hints == {"name": "demo", "memd-floor": 192 * MiB, "memd-weight": 2}, hints
         q.cmd("quit")
         q.close()
         assert p.wait(timeout=30) == 0

@@ -45,6 +45,11 @@ struct vm_config {
 	const char *balloon_opts;  /* --balloon option string or NULL */
 	const char *mm_opts;       /* --mm option string or NULL */
 	bool no_balloon;
+	/* What minivmm-memd should know of this VM (from --domain metadata);
+	 * 0: the daemon's own default. */
+	const char *name;
+	uint64_t memd_floor;
+	unsigned memd_weight;
 };
 
 struct vcpu {
