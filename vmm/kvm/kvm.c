@@ -237,15 +237,26 @@ int vm_irqfd(struct vm *vm, int efd, uint32_t gsi)
 	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+static int vm_ioeventfd_op(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd,
+			   uint32_t flags)
 {
 	struct kvm_ioeventfd io = {
 		.addr = addr, .len = len, .fd = efd,
 		.datamatch = datamatch < 0 ? 0 : (uint64_t)datamatch,
-		.flags = datamatch < 0 ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH,
+		.flags = flags | (datamatch < 0 ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH),
 	};
 
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+{
+	return vm_ioeventfd_op(vm, addr, len, datamatch, efd, 0);
+}
+
+int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+{
+	return vm_ioeventfd_op(vm, addr, len, datamatch, efd, KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
 int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi)

@@ -318,6 +318,9 @@ int vcpu_start(struct vcpu *cpu)
 		return -ret;
 	}
 	cpu->started = true;
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%d", cpu->index);
+	pthread_setname_np(cpu->thread, name);   /* for top -H, gdb and TSan reports */
 	return 0;
 }
 
