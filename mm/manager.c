@@ -548,7 +548,7 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 		if (!kvm_stats_get(vm->stats, "pages_1g", &v))
 			mm_set_u64(obj, "kvm-pages-1g", v);
 	}
-	if (m->have_pages_2m_start)
+	if (atomic_load(&m->have_pages_2m_start))
 		mm_set_u64(obj, "kvm-pages-2m-before-reclaim", m->pages_2m_start);
 
 	json_object_set_new(obj, "reclaim", json_boolean(m->o.reclaim));
@@ -591,8 +591,8 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_real(obj, "scanner-cpu-seconds", (double)atomic_load(&m->scanner_cpu_ns) / 1e9);
 	mm_set_real(obj, "fault-cpu-seconds", (double)atomic_load(&m->fault_cpu_ns) / 1e9);
 	mm_set_real(obj, "cold-age", (double)atomic_load(&m->cold_age_ms) / 1000.0);
-	mm_set_real(obj, "refault-rate", m->ctrl.last_rate);
-	mm_set_u64(obj, "scan-passes", m->passes);
+	mm_set_real(obj, "refault-rate", atomic_load(&m->ctrl.last_rate));
+	mm_set_u64(obj, "scan-passes", atomic_load(&m->passes));
 	mm_set_u64(obj, "uffd-registered-chunks", atomic_load(&m->nr_registered));
 	uint64_t meta = ps_metadata_bytes(&m->ps) + m->pol.meta_bytes;
 	mm_set_u64(obj, "metadata-bytes", meta);

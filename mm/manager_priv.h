@@ -67,7 +67,7 @@ struct mm_manager {
 	bool hugetlb;                    /* eviction per huge page */
 	bool started;
 	uint64_t pages_2m_start;         /* KVM pages_2m when reclaim started */
-	bool have_pages_2m_start;
+	_Atomic bool have_pages_2m_start;   /* set after pages_2m_start: QMP reads both */
 
 	/* userfaultfd (uffd.c) */
 	int uffd;
@@ -92,7 +92,7 @@ struct mm_manager {
 	uint64_t *victims;
 	size_t victims_cap;
 	uint8_t *mincore_vec;
-	uint64_t passes;
+	_Atomic uint64_t passes;         /* scanner writes, QMP reads */
 	uint64_t last_ctrl_ns, last_ctrl_refaults;
 	_Atomic uint64_t cold_age_ms;    /* current threshold, for the query */
 

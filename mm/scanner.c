@@ -424,8 +424,8 @@ static void scan_unregister_empty(struct mm_manager *m)
 {
 	for (uint64_t c = 0; c < m->ps.nr_chunks; c++) {
 		struct mm_chunk *ch = &m->ps.chunks[c];
-		if (!ch->registered || ch->n_evicted)
-			continue;
+		/* both fields change under the chunk lock (faults, give-ups): an
+		 * unlocked look first would be a data race */
 		pthread_mutex_lock(&ch->lock);
 		if (ch->registered && !ch->n_evicted)
 			mm_uffd_unregister(m, c);
@@ -448,7 +448,7 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 		uint64_t v;
 		if (m->vm && m->vm->stats && !kvm_stats_get(m->vm->stats, "pages_2m", &v)) {
 			m->pages_2m_start = v;
-			m->have_pages_2m_start = true;
+			atomic_store(&m->have_pages_2m_start, true);
 		}
 		m->dirty_tried = true;
 		if (scan_dirty_init(m))
@@ -501,7 +501,7 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 		if (force && bytes && r->freed_bytes >= bytes)
 			break;
 	}
-	m->passes++;
+	atomic_fetch_add(&m->passes, 1);
 	r->seconds = (double)(now_ns() - t0) / 1e9;
 	r->cpu_seconds = (double)(mm_thread_cpu_ns() - c0) / 1e9;
 	atomic_store(&m->scanner_cpu_ns, mm_thread_cpu_ns());
