@@ -84,7 +84,8 @@ struct mm_manager {
 	bool scan_running;
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
-	bool req_pending, req_done, stop;
+	bool req_pending, req_done;
+	atomic_bool stop;                /* also read by a pass without req_lock, to end early */
 	uint64_t req_bytes;
 	struct mm_reclaim_result req_res;
 	bool dirty_log, dirty_tried;

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -397,7 +399,17 @@ static void dev_send(struct dev *d, unsigned q, uint64_t gpa, uint32_t len, bool
 static uint16_t used_idx(struct dev *d, unsigned q)
 {
 	uint16_t *u = mm_gpa_to_hva(&d->vm->mem, RING(q) + 0x2000, 4);
-	return le16toh(u[1]);
+	/* acquire, as a driver reads it: the worker may be writing the ring */
+	return le16toh(__atomic_load_n(&u[1], __ATOMIC_ACQUIRE));
+}
+
+/* Waits until the device used `want` buffers of queue q (the worker serves
+ * them asynchronously). */
+static void wait_used(struct dev *d, unsigned q, uint16_t want)
+{
+	for (int i = 0; i < 10000 && used_idx(d, q) != want; i++)
+		usleep(1000);
+	assert_int_equal(used_idx(d, q), want);
 }
 
 static int dev_setup(void **state)
@@ -675,6 +687,113 @@ static void test_qmp_commands(void **state)
 	vm->balloon = saved;
 }
 
+/* Plays the monitor: sets targets and reads everything QMP reads, all the
+ * time, while the worker serves the queues and the test plays the vCPU. */
+struct monitor {
+	struct vm *vm;
+	atomic_bool stop;
+	unsigned rounds;
+};
+
+static void *monitor_main(void *p)
+{
+	struct monitor *mon = p;
+	struct vm *vm = mon->vm;
+	char err[256];
+
+	while (!atomic_load(&mon->stop)) {
+		uint64_t target = vm->mem.ram_size - (uint64_t)(mon->rounds % 8) * MiB;
+		json_t *args = json_pack("{s:s,s:s}", "path", "balloon0", "property", "guest-stats");
+		json_t *r;
+
+		if (balloon_set_target(vm, target, err, sizeof(err)))
+			break;
+		r = qmp_execute(vm, "query-balloon", NULL, err, sizeof(err));
+		json_decref(r);
+		r = qmp_execute(vm, "qom-get", args, err, sizeof(err));
+		json_decref(r);
+		json_decref(args);
+		mon->rounds++;
+	}
+	return NULL;
+}
+
+/* The device with its worker thread, as with ioeventfd: notifications are
+ * served off the thread that writes QueueNotify, while a monitor thread
+ * reads and sets everything QMP does (a ThreadSanitizer run checks the
+ * locking), and teardown stops the worker. */
+static void test_device_worker(void **state)
+{
+	struct dev *d = *state;
+	struct guest_mem *gm = &d->vm->mem;
+	struct balloon *b = d->vm->balloon;
+	struct virtio_mmio *t = d->t;
+	struct monitor mon = { .vm = d->vm };
+	pthread_t th;
+
+	assert_int_equal(virtio_mmio_start_worker(t), 0);
+	dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BALLOON_F_STATS_VQ) |
+		     (1ull << VIRTIO_BALLOON_F_REPORTING));
+	for (unsigned q = 0; q < 4; q++)
+		dev_queue(d, q);
+	dirty(gm, 8 * MiB, 4 * MiB);
+	dirty(gm, 16 * MiB, 2 * MiB);
+
+	/* a stats buffer queued before DRIVER_OK reaches the worker at DRIVER_OK */
+	uint8_t *sb = mm_gpa_to_hva(gm, BUF(2), 160);
+	size_t n = 0;
+	for (uint16_t tag = 0; tag < BALLOON_NR_STATS; tag++)
+		n = put_stat(sb, n, tag, 11);
+	dev_send(d, 2, BUF(2), (uint32_t)n, false);
+	assert_int_equal(pthread_create(&th, NULL, monitor_main, &mon), 0);
+	wr(t, VIRTIO_MMIO_STATUS, 0xf);
+
+	/* 4 MiB in four buffers of 256 PFNs, each waited for as Linux does */
+	for (uint32_t k = 0; k < 4; k++) {
+		uint32_t *pfns = mm_gpa_to_hva(gm, BUF(0), 1024);
+		for (uint32_t i = 0; i < 256; i++)
+			pfns[i] = htole32((uint32_t)(8 * MiB / PAGE) + k * 256 + (i * 97) % 256);
+		dev_send(d, 0, BUF(0), 1024, false);
+		wait_used(d, 0, (uint16_t)(k + 1));
+		(void)rd(t, VIRTIO_MMIO_INTERRUPT_STATUS);   /* a vCPU reading registers meanwhile */
+		(void)rd(t, VIRTIO_MMIO_CONFIG);
+	}
+	assert_int_equal(balloon_nr_ballooned(b), 1024);
+	assert_false(resident(gm, 8 * MiB));
+	assert_false(resident(gm, 12 * MiB - PAGE));
+
+	/* deflate the first buffer's pages again, report a free 2 MiB block */
+	uint32_t *pfns = mm_gpa_to_hva(gm, BUF(0), 1024);
+	for (uint32_t i = 0; i < 256; i++)
+		pfns[i] = htole32((uint32_t)(8 * MiB / PAGE) + i);
+	dev_send(d, 1, BUF(0), 1024, false);
+	wait_used(d, 1, 1);
+	assert_int_equal(balloon_nr_ballooned(b), 768);
+	dev_send(d, 3, 16 * MiB, 2 * MiB, true);
+	wait_used(d, 3, 1);
+	assert_int_equal(atomic_load(&b->reported_bytes), 2 * MiB);
+	assert_false(resident(gm, 16 * MiB));
+
+	/* a second stats buffer: the held one is used */
+	dev_send(d, 2, BUF(2), (uint32_t)n, false);
+	wait_used(d, 2, 1);
+	virtio_mmio_lock(t);
+	assert_int_equal(b->stats_updates, 2);
+	assert_int_equal(b->stats[4], 11);
+	virtio_mmio_unlock(t);
+
+	atomic_store(&mon.stop, true);
+	pthread_join(th, NULL);
+	assert_true(mon.rounds > 0);
+
+	/* reset with pages in the balloon: all handed back, the worker idle */
+	wr(t, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(balloon_nr_ballooned(b), 0);
+	assert_int_equal(atomic_load(&b->inflated_pages), 1024);
+	assert_int_equal(atomic_load(&b->deflated_pages), 1024);
+	/* dev_teardown's balloon_destroy stops the worker */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_numbering_without_stats, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_guest_log_lines_limited, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_qmp_commands, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_device_worker, dev_setup, dev_teardown),
 	};
 	return cmocka_run_group_tests_name("balloon", tests, NULL, NULL);
 }

@@ -186,7 +186,7 @@ void vm_request_exit(struct vm *vm, int status)
 
 		if (cpu->run)
 			cpu->run->immediate_exit = 1;
-		if (cpu->started && !pthread_equal(cpu->thread, pthread_self()))
+		if (atomic_load(&cpu->started) && !pthread_equal(cpu->thread, pthread_self()))
 			pthread_kill(cpu->thread, SIGUSR1);
 	}
 	if (vm->loop)
@@ -198,9 +198,9 @@ void vm_join(struct vm *vm)
 	int i;
 
 	for (i = 0; i < vm->nr_cpus; i++) {
-		if (vm->vcpus[i].started) {
+		if (atomic_load(&vm->vcpus[i].started)) {
 			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].started = false;
+			atomic_store(&vm->vcpus[i].started, false);
 		}
 	}
 }

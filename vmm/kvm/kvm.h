@@ -54,7 +54,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	struct kvm_stats *stats;
-	bool started;
+	atomic_bool started;      /* set once thread is valid: other vCPUs read both */
 	/* exits by reason, counted by the vCPU thread itself */
 	uint64_t exits_io, exits_mmio, exits_other;
 };
