@@ -7,6 +7,12 @@
  *
  * This header is the contract between the manager (mm/) and the balloon
  * (balloon/) and main.c. Functions return 0 or a negative errno.
+ *
+ * Threads: create, start and destroy on the main thread; give-up and
+ * take-back from one thread at a time (the balloon's worker, which holds
+ * its queue lock; the vCPU thread without ioeventfd); the page-state
+ * queries from any thread; query and reclaim from the main thread (QMP).
+ * The manager's own threads are the scanner and the fault service.
  */
 #ifndef MINIVMM_MM_MANAGER_H
 #define MINIVMM_MM_MANAGER_H

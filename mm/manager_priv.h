@@ -161,6 +161,14 @@ void mm_scanner_stop(struct mm_manager *m);
 /* Runs a forced pass on the scanner thread and waits for it. */
 int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_result *res);
 bool mm_page_is_zero(const void *page);
+/*
+ * What to read of a guest page that is write-protected (userfaultfd) under
+ * its chunk lock: a VMM thread writing it meanwhile (a device's used ring)
+ * waits in a fault until the reader is done, an ordering the kernel makes
+ * and ThreadSanitizer cannot see. p itself, or in the TSan build a copy in
+ * buf (one page) read with the thread's accesses ignored.
+ */
+const void *mm_wp_page_view(const void *p, void *buf);
 
 /* ---- huge.c: whole-huge-page discards (hugetlb), chunk lock held ---- */
 /* Registers the chunk and write-protects its huge page: 0, or -errno when

@@ -40,6 +40,26 @@ bool mm_page_is_zero(const void *page)
 	return true;
 }
 
+#ifdef __SANITIZE_THREAD__
+/* TSan's runtime exports these; gcc 12's sanitizer/tsan_interface.h does not declare them. */
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+
+const void *mm_wp_page_view(const void *p, void *buf)
+{
+	__tsan_ignore_thread_begin();
+	memcpy(buf, p, MM_PAGE_SIZE);
+	__tsan_ignore_thread_end();
+	return buf;
+}
+#else
+const void *mm_wp_page_view(const void *p, void *buf)
+{
+	(void)buf;
+	return p;
+}
+#endif
+
 /* ---- dirty logging ---- */
 
 static int scan_set_dirty_log(struct mm_manager *m, bool on)
@@ -219,7 +239,8 @@ static void scan_release_runs(struct mm_manager *m, const uint64_t *list, size_t
 static int scan_store_page(struct mm_manager *m, uint64_t idx, bool allow_raw, struct scan_victim *v,
 			   struct mm_reclaim_result *r)
 {
-	const uint8_t *p = mm_idx_hva(m, idx);
+	uint8_t copy[MM_PAGE_SIZE];
+	const uint8_t *p = mm_wp_page_view(mm_idx_hva(m, idx), copy);
 	bool dedup = false;
 	int ret;
 

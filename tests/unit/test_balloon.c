@@ -689,31 +689,20 @@ static void test_qmp_commands(void **state)
 
 /* Plays the monitor: sets targets and reads everything QMP reads, all the
  * time, while the worker serves the queues and the test plays the vCPU. */
-struct monitor {
-	struct vm *vm;
-	atomic_bool stop;
-	unsigned rounds;
-};
+struct monitor { struct vm *vm; atomic_bool stop; unsigned rounds; };
 
 static void *monitor_main(void *p)
 {
 	struct monitor *mon = p;
 	struct vm *vm = mon->vm;
 	char err[256];
-
-	while (!atomic_load(&mon->stop)) {
-		uint64_t target = vm->mem.ram_size - (uint64_t)(mon->rounds % 8) * MiB;
+	for (; !atomic_load(&mon->stop); mon->rounds++) {
 		json_t *args = json_pack("{s:s,s:s}", "path", "balloon0", "property", "guest-stats");
-		json_t *r;
-
-		if (balloon_set_target(vm, target, err, sizeof(err)))
+		if (balloon_set_target(vm, vm->mem.ram_size - (uint64_t)(mon->rounds % 8) * MiB, err, sizeof(err)))
 			break;
-		r = qmp_execute(vm, "query-balloon", NULL, err, sizeof(err));
-		json_decref(r);
-		r = qmp_execute(vm, "qom-get", args, err, sizeof(err));
-		json_decref(r);
+		json_decref(qmp_execute(vm, "query-balloon", NULL, err, sizeof(err)));
+		json_decref(qmp_execute(vm, "qom-get", args, err, sizeof(err)));
 		json_decref(args);
-		mon->rounds++;
 	}
 	return NULL;
 }
@@ -736,9 +725,7 @@ static void test_device_worker(void **state)
 		     (1ull << VIRTIO_BALLOON_F_REPORTING));
 	for (unsigned q = 0; q < 4; q++)
 		dev_queue(d, q);
-	dirty(gm, 8 * MiB, 4 * MiB);
-	dirty(gm, 16 * MiB, 2 * MiB);
-
+	dirty(gm, 8 * MiB, 12 * MiB);
 	/* a stats buffer queued before DRIVER_OK reaches the worker at DRIVER_OK */
 	uint8_t *sb = mm_gpa_to_hva(gm, BUF(2), 160);
 	size_t n = 0;
@@ -754,9 +741,8 @@ static void test_device_worker(void **state)
 		for (uint32_t i = 0; i < 256; i++)
 			pfns[i] = htole32((uint32_t)(8 * MiB / PAGE) + k * 256 + (i * 97) % 256);
 		dev_send(d, 0, BUF(0), 1024, false);
-		wait_used(d, 0, (uint16_t)(k + 1));
 		(void)rd(t, VIRTIO_MMIO_INTERRUPT_STATUS);   /* a vCPU reading registers meanwhile */
-		(void)rd(t, VIRTIO_MMIO_CONFIG);
+		wait_used(d, 0, (uint16_t)(k + 1));
 	}
 	assert_int_equal(balloon_nr_ballooned(b), 1024);
 	assert_false(resident(gm, 8 * MiB));
@@ -785,7 +771,6 @@ static void test_device_worker(void **state)
 	atomic_store(&mon.stop, true);
 	pthread_join(th, NULL);
 	assert_true(mon.rounds > 0);
-
 	/* reset with pages in the balloon: all handed back, the worker idle */
 	wr(t, VIRTIO_MMIO_STATUS, 0);
 	assert_int_equal(balloon_nr_ballooned(b), 0);
