@@ -91,8 +91,12 @@ def _quit(vm, q):
 
 def _inflate_and_back(backing_args):
     _need_driver()
-    # churn keeps 192 MiB busy; it reuses pages once the balloon gives them back
-    args = ["--mem", "512M", "--prealloc"] + backing_args
+    # churn keeps 192 MiB busy; it reuses pages once the balloon gives them back.
+    # Free page reporting is off: served off the vCPU it runs alongside the
+    # churn and hands its freed pages back as fast as they are touched, so
+    # resident memory after deflate would measure reporting too (which
+    # test_balloon_free_page_reporting covers).
+    args = ["--mem", "512M", "--prealloc", "--balloon", "free-page-reporting=off"] + backing_args
     with lib.start_vm(args, append="workload=churn size=192M rounds=0 pause=200 quiet") as vm:
         q = vm.qmp()
         r0 = _resident(q, vm)

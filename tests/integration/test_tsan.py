@@ -4,7 +4,8 @@ thread at work (vCPUs, the balloon's worker, the main loop serving QMP, the
 scanner and the fault service). TSAN_OPTIONS (lib.SAN_ENV) stops the VM at
 the first report with status 97, and the report in its stderr fails the test.
 
-- the balloon inflates a 512 MiB guest by 256 MiB and deflates it again;
+- the balloon inflates a 512 MiB guest by 256 MiB and deflates it again,
+  and takes the pages a guest frees through free page reporting;
 - --mm reclaims under a guest that verifies every byte, on 2 vCPUs.
 """
 import importlib.util
@@ -26,6 +27,11 @@ def _sibling(name):
 def test_tsan_balloon_inflate_deflate():
     with lib.binary(lib.TSAN_MINIVMM):
         _sibling("test_balloon")._inflate_and_back(["--mem-backing", "anon"])
+
+
+def test_tsan_balloon_free_page_reporting():
+    with lib.binary(lib.TSAN_MINIVMM):
+        _sibling("test_balloon").test_balloon_free_page_reporting()
 
 
 def test_tsan_mm_reclaim():
