@@ -37,5 +37,5 @@ def test_tsan_balloon_free_page_reporting():
 def test_tsan_mm_reclaim():
     mm = _sibling("test_mm")
     with lib.binary(lib.TSAN_MINIVMM):
-        before, reclaims, low, _ = mm._run_fill(["--mem-backing", "anon"], 2, rounds=6, min_reclaims=2)
+        before, reclaims, low, _ = mm._run_fill(["--mem-backing", "anon"], 2, rounds=12, min_reclaims=2)
         mm._check_reclaimed(before, reclaims, low, "tsan anon 2 vCPUs")
