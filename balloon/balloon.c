@@ -130,15 +130,12 @@ int balloon_init(struct balloon *b, struct guest_mem *gm, struct mm_manager *mgr
 		 const struct balloon_opts *o)
 {
 	memset(b, 0, sizeof(*b));
+	if (!mgr)
+		return -EINVAL;   /* the manager's table says which pages are given */
 	b->gm = gm;
 	b->mgr = mgr;
 	b->opts = *o;
 	b->stats_timer_fd = -1;
-	for (int i = 0; i < gm->nr_regions; i++)
-		b->ram_pages += gm->regions[i].size / BALLOON_PAGE_SIZE;
-	b->ballooned = calloc((b->ram_pages + 63) / 64 + 1, sizeof(uint64_t));
-	if (!b->ballooned)
-		return -ENOMEM;
 	for (int i = 0; i < BALLOON_NR_STATS; i++)
 		b->stats[i] = -1;
 	return balloon_scratch(b, 256);
@@ -146,9 +143,7 @@ int balloon_init(struct balloon *b, struct guest_mem *gm, struct mm_manager *mgr
 
 void balloon_fini(struct balloon *b)
 {
-	free(b->ballooned);
 	free(b->pfns);
-	b->ballooned = NULL;
 	b->pfns = NULL;
 	b->pfns_cap = 0;
 }
@@ -221,9 +216,9 @@ static void balloon_config_write(void *dev, uint32_t off, const uint8_t *data, u
 	if (v == b->actual)
 		return;
 	b->actual = v;
-	if (v != b->nr_ballooned)
-		log_debug("balloon", "driver says %u pages in the balloon, device counts %" PRIu64,
-			  v, b->nr_ballooned);
+	if (v != balloon_nr_ballooned(b))
+		log_debug("balloon", "driver says %u pages in the balloon, the manager counts %" PRIu64,
+			  v, balloon_nr_ballooned(b));
 	balloon_emit_change(b);
 }
 
@@ -240,8 +235,8 @@ static void balloon_activate(void *dev)
 	log_debug("balloon", "driver ready (features 0x%" PRIx64 ")", b->features);
 }
 
-/* Inflate/deflate buffers: arrays of le32 PFNs, copied out of the guest
- * before anything looks at them. */
+/* Stats buffers: copied out of the guest, then parsed under the register
+ * lock, which is what QMP reads the figures under. Queue lock held. */
 static void balloon_serve_stats(struct balloon *b, struct virtq *vq)
 {
 	struct vq_chain *c = &b->chain;
@@ -256,7 +251,9 @@ static void balloon_serve_stats(struct balloon *b, struct virtq *vq)
 			memcpy(buf + len, c->buf[i].hva, k);
 			len += k;
 		}
+		virtio_mmio_lock(b->vio);
 		balloon_parse_stats(b, buf, len);
+		virtio_mmio_unlock(b->vio);
 		/* the driver keeps one buffer out; a second one replaces the first */
 		if (b->stats_held && b->stats_gen == vq->gen) {
 			vq_push(vq, b->stats_head, 0);
@@ -276,7 +273,7 @@ static void balloon_serve_reports(struct balloon *b, struct virtq *vq)
 		uint64_t given = 0;
 		for (unsigned i = 0; i < c->nr; i++)
 			given += balloon_report_range(b, c->buf[i].gpa, c->buf[i].len);
-		b->reports++;
+		atomic_fetch_add(&b->reports, 1);
 		log_debug("balloon", "free page report: %" PRIu64 " bytes given up", given);
 		vq_push(vq, c->head, 0);
 		virtio_mmio_notify_used(b->vio, vq);
@@ -301,9 +298,10 @@ static void balloon_reset(void *dev)
 	struct balloon *b = dev;
 
 	/* a new driver knows nothing of the old one's balloon: hand it all back */
-	if (b->nr_ballooned) {
+	uint64_t in = balloon_nr_ballooned(b);
+	if (in) {
 		log_limited(&b->log_rl, log_info, "balloon",
-			    "device reset with %" PRIu64 " pages in the balloon; releasing them", b->nr_ballooned);
+			    "device reset with %" PRIu64 " pages in the balloon; releasing them", in);
 		balloon_release_all(b);
 	}
 	b->features = 0;
@@ -328,12 +326,14 @@ static const struct virtio_dev_ops balloon_ops = {
 };
 
 /* Main thread, every stats period: give the driver its buffer back so it
- * refills it with fresh figures (spec 5.5.6.3). */
+ * refills it with fresh figures (spec 5.5.6.3). The held buffer belongs to
+ * the queue side: this waits at most for the notification the worker is
+ * serving. */
 static void balloon_stats_tick(void *opaque, uint32_t events)
 {
 	struct balloon *b = opaque;
 
-	virtio_mmio_lock(b->vio);
+	virtio_mmio_queues_lock(b->vio);
 	if (b->stats_held && virtio_mmio_live(b->vio) &&
 	    (b->features & (1ull << VIRTIO_BALLOON_F_STATS_VQ))) {
 		struct virtq *vq = virtio_mmio_queue(b->vio, 2);
@@ -344,7 +344,7 @@ static void balloon_stats_tick(void *opaque, uint32_t events)
 			virtio_mmio_notify_used(b->vio, vq);
 		}
 	}
-	virtio_mmio_unlock(b->vio);
+	virtio_mmio_queues_unlock(b->vio);
 }
 
 int balloon_set_stats_period(struct balloon *b, uint32_t seconds)
@@ -442,8 +442,8 @@ int balloon_set_target(struct balloon *b, uint64_t target, char *err, size_t err
 		virtio_mmio_lock(b->vio);
 	b->num_pages = (uint32_t)pages;
 	if (b->vio) {
-		virtio_mmio_config_changed(b->vio);
 		virtio_mmio_unlock(b->vio);
+		virtio_mmio_config_changed(b->vio);
 	}
 	log_info("balloon", "target guest memory %s (%s in the balloon)",
 		 size_format(target, SIZE_FIXED2, s1, sizeof(s1)), size_format(pages * BALLOON_PAGE_SIZE, SIZE_FIXED2, s2, sizeof(s2)));
@@ -456,29 +456,25 @@ uint64_t balloon_actual_bytes(struct balloon *b)
 	return in > ram ? 0 : ram - in;
 }
 
-void balloon_query(struct vm *vm, json_t *obj)
+void balloon_query(struct balloon *b, json_t *obj)
 {
-	struct balloon *b = vm->balloon;
-
-	if (!b) {
-		json_object_set_new(obj, "balloon", json_null());
-		return;
-	}
 	if (b->vio)
 		virtio_mmio_lock(b->vio);
-	json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-			      "target-bytes", (json_int_t)(b->gm->ram_size - (uint64_t)b->num_pages * BALLOON_PAGE_SIZE),
-			      "actual-bytes", (json_int_t)balloon_actual_bytes(b),
-			      "ballooned-bytes", (json_int_t)(b->nr_ballooned * BALLOON_PAGE_SIZE),
-			      "inflated-pages", (json_int_t)b->inflated_pages,
-			      "deflated-pages", (json_int_t)b->deflated_pages,
-			      "touched-pages", (json_int_t)b->touched_pages,
-			      "bad-pfns", (json_int_t)b->bad_pfns,
-			      "skipped-pfns", (json_int_t)b->skipped_pfns,
-			      "reported-bytes", (json_int_t)b->reported_bytes,
-			      "reports", (json_int_t)b->reports,
-			      "discard-errors", (json_int_t)b->discard_errors);
+	uint64_t target = b->gm->ram_size - (uint64_t)b->num_pages * BALLOON_PAGE_SIZE;
+	uint64_t updates = b->stats_updates, unknown = b->stats_unknown_tags;
 	if (b->vio)
 		virtio_mmio_unlock(b->vio);
-	json_object_set_new(obj, "balloon", o);
+	json_object_set_new(obj, "target", json_integer((json_int_t)target));
+	json_object_set_new(obj, "stats-updates", json_integer((json_int_t)updates));
+	json_object_set_new(obj, "stats-unknown-tags", json_integer((json_int_t)unknown));
+#define BQ_COUNTER(name, field) \
+	json_object_set_new(obj, name, json_integer((json_int_t)atomic_load(&b->field)))
+	BQ_COUNTER("inflated-pages", inflated_pages);
+	BQ_COUNTER("deflated-pages", deflated_pages);
+	BQ_COUNTER("bad-pfns", bad_pfns);
+	BQ_COUNTER("skipped-pfns", skipped_pfns);
+	BQ_COUNTER("reported-bytes", reported_bytes);
+	BQ_COUNTER("reports", reports);
+	BQ_COUNTER("discard-errors", discard_errors);
+#undef BQ_COUNTER
 }

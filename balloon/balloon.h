@@ -2,19 +2,30 @@
  * balloon: the virtio-balloon device model (virtio 1.2, 5.5) over virtio-mmio
  * (balloon.c, inflate.c) and its QMP control (balloon/qmp.c). Inflate and
  * free page reporting give guest pages up through the memory manager
- * (mmgr_give_up), which frees the
- * host backing with the primitive that really frees it; deflate takes them
- * back. Without a manager (unit tests, benchmarks) the device discards
- * directly with mm_discard() and leaves hugetlb backing alone.
+ * (mmgr_give_up), which frees the host backing with the primitive that
+ * really frees it; deflate takes them back. Which pages are in the balloon
+ * is the manager's page-state table's to say (mmgr_page_state): the device
+ * keeps no copy of it.
  *
  * Queue numbering is the Linux driver's: inflate 0, deflate 1, stats 2 when
  * STATS_VQ is negotiated, then reporting (3, or 2 without STATS_VQ).
+ *
+ * Threads and locks (see vmm/virtio/virtio.h for the transport's two locks):
+ * - the device worker ("balloon-wk"; the vCPU thread when KVM refuses
+ *   ioeventfd) serves the queues with the queue lock held: inflate, deflate,
+ *   reporting and stats buffers, the manager calls and their memsets;
+ * - vCPU threads reach config space and feature negotiation with the
+ *   register lock held, and reset with both;
+ * - the main thread (QMP, the stats timer) sets the target and reads figures
+ *   under the register lock, and returns the held stats buffer under the
+ *   queue lock. Counters are atomics, readable from any thread.
  *
  * Public entry points return 0 or a negative errno.
  */
 #ifndef MINIVMM_BALLOON_H
 #define MINIVMM_BALLOON_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,48 +79,43 @@ struct balloon_opts {
 /* What one batch of PFNs did. */
 struct balloon_batch {
 	uint64_t done;               /* pages inflated or deflated */
-	uint64_t ranges;             /* contiguous ranges handed to the manager / discard */
+	uint64_t ranges;             /* contiguous ranges handed to the manager */
 	uint64_t bad;                /* PFNs outside guest RAM */
 	uint64_t dup;                /* repeated within the batch */
 	uint64_t skipped;            /* inflate: already ballooned; deflate: not ballooned */
-	uint64_t failed;             /* pages the manager or discard refused */
+	uint64_t failed;             /* pages the manager refused */
 };
 
-/* Device state. Guarded by the transport lock (virtio_mmio_lock) once the
- * device is created; tests driving it stand-alone need no lock. */
+/* Device state. The comments say which lock guards what (virtio.h); a
+ * device driven stand-alone (tests, the benchmark: vio NULL) needs none. */
 struct balloon {
 	struct vm *vm;
 	struct guest_mem *gm;
-	struct mm_manager *mgr;      /* NULL: discard directly */
+	struct mm_manager *mgr;      /* the one truth about which pages are given */
 	struct virtio_mmio *vio;     /* NULL when stand-alone */
 	struct qmp_registry *qmp;    /* where BALLOON_CHANGE goes; NULL: nowhere */
 	struct balloon_opts opts;
-	uint64_t features;           /* negotiated */
+	uint64_t features;           /* negotiated; written under both locks */
 
-	/* config space */
+	/* config space: register lock */
 	uint32_t num_pages;          /* target balloon size, 4 KiB pages */
 	uint32_t actual;             /* driver's balloon size, 4 KiB pages */
 
-	/* one bit per guest RAM page (dense over the RAM regions) */
-	uint64_t *ballooned;
-	uint64_t ram_pages;
-	uint64_t nr_ballooned;       /* the device's own count, to check `actual` */
+	/* counters since creation, written by the queue side, read by QMP */
+	_Atomic uint64_t inflated_pages, deflated_pages;
+	_Atomic uint64_t bad_pfns, skipped_pfns;
+	_Atomic uint64_t reported_bytes, reports;
+	_Atomic uint64_t discard_errors;     /* ranges the manager could not give up or take back */
 
-	/* counters since creation */
-	uint64_t inflated_pages, deflated_pages;
-	uint64_t bad_pfns, skipped_pfns;
-	uint64_t touched_pages;      /* ballooned pages found resident again at deflate */
-	uint64_t reported_bytes, reports;
-	uint64_t discard_errors;
-
-	/* statistics */
+	/* statistics: register lock (parsed by the worker, read by QMP) */
 	int64_t stats[BALLOON_NR_STATS];   /* -1: never reported */
 	int64_t stats_last_update;         /* unix seconds, 0: never */
 	uint64_t stats_updates, stats_unknown_tags;
+	/* queue lock: the held stats buffer and the queue side's scratch */
 	bool stats_held;                   /* a driver buffer waits on the stats queue */
 	uint16_t stats_head;
 	uint32_t stats_gen;        /* stats queue generation stats_head belongs to */
-	int stats_timer_fd;                /* -1 until a period is set */
+	int stats_timer_fd;                /* -1 until a period is set; main thread */
 
 	struct ratelimit log_rl;           /* lines the guest's buffers cause */
 	uint32_t *pfns;                    /* scratch for sorting a batch */
@@ -136,8 +142,10 @@ int balloon_set_target(struct balloon *b, uint64_t target_bytes, char *err, size
 uint64_t balloon_actual_bytes(struct balloon *b);
 /* Sets the stats polling interval (seconds, 0 = off); arms or disarms the timer. */
 int balloon_set_stats_period(struct balloon *b, uint32_t seconds);
-/* Adds the balloon's figures to a query-memory-manager reply object. */
-void balloon_query(struct vm *vm, json_t *obj);
+/* Adds the device's own figures (target, counters) to a query-balloon reply
+ * object; which pages are in the balloon is the manager's figure
+ * (query-memory-manager). Takes the register lock. */
+void balloon_query(struct balloon *b, json_t *obj);
 
 /* ---- device core, also driven directly by unit tests and the benchmark ---- */
 
@@ -145,13 +153,14 @@ void balloon_query(struct vm *vm, json_t *obj);
  * must-tell-host=off" (NULL or "" = defaults). -EINVAL with err naming the
  * option and what it accepts. */
 int balloon_parse_opts(const char *s, struct balloon_opts *o, char *err, size_t errlen);
-/* Sets up the device state over gm (mgr may be NULL) without a transport. */
+/* Sets up the device state over gm and its memory manager (required: it
+ * keeps the page states) without a transport. */
 int balloon_init(struct balloon *b, struct guest_mem *gm, struct mm_manager *mgr,
 		 const struct balloon_opts *o);
 /* Frees what balloon_init allocated. */
 void balloon_fini(struct balloon *b);
-/* Inflates (gives up) or deflates (takes back) n guest PFNs in any order:
- * validated, sorted, coalesced, one manager/discard call per range. */
+/* Inflates (gives up) or deflates (takes back) n guest PFNs in any order,
+ * host byte order: validated, sorted, coalesced, one manager call per range. */
 void balloon_inflate_pfns(struct balloon *b, const uint32_t *pfns, size_t n,
 			  struct balloon_batch *res);
 void balloon_deflate_pfns(struct balloon *b, const uint32_t *pfns, size_t n,
@@ -162,8 +171,10 @@ uint64_t balloon_report_range(struct balloon *b, uint64_t gpa, uint64_t len);
 /* Parses a stats buffer (10-byte entries; unknown tags and a trailing
  * partial entry are ignored) and records the update time. Entries parsed. */
 int balloon_parse_stats(struct balloon *b, const uint8_t *buf, size_t len);
-/* True if the 4 KiB page at gpa is in the balloon. */
+/* True if the 4 KiB page at gpa is in the balloon (asks the manager). */
 bool balloon_page_ballooned(struct balloon *b, uint64_t gpa);
+/* Pages in the balloon now (asks the manager). */
+uint64_t balloon_nr_ballooned(struct balloon *b);
 /* Hands every ballooned page back (device reset): the manager takes them back. */
 void balloon_release_all(struct balloon *b);
 
@@ -181,7 +192,7 @@ void balloon_emit_change(struct balloon *b);
 
 /* Grows the PFN scratch buffer to n entries. 0 or -ENOMEM. */
 int balloon_scratch(struct balloon *b, size_t n);
-/* Serves every available buffer of the inflate or deflate queue. */
+/* Serves every available buffer of the inflate or deflate queue (queue lock). */
 void balloon_serve_pfns(struct balloon *b, struct virtq *vq, bool inflate);
 
 #endif

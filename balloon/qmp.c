@@ -66,7 +66,11 @@ static json_t *qmp_query_balloon(void *ctx, json_t *args, char *err, size_t errl
 	virtio_mmio_lock(b->vio);
 	uint64_t actual = balloon_actual_bytes(b);
 	virtio_mmio_unlock(b->vio);
-	return json_pack("{s:I}", "actual", (json_int_t)actual);
+	json_t *o = json_pack("{s:I}", "actual", (json_int_t)actual);
+	/* QEMU's reply is `actual` alone; clients ignore members they do not
+	 * know (QMP spec), so minivmm adds the device's own figures */
+	balloon_query(b, o);
+	return o;
 }
 
 /* ---- QOM properties ---- */

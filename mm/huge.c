@@ -45,11 +45,12 @@ void mm_huge_thaw(struct mm_manager *m, uint64_t chunk)
 uint64_t mm_huge_settle_given(struct mm_manager *m, uint64_t chunk)
 {
 	uint64_t first = chunk * m->ps.chunk_pages, n = mm_chunk_npages(m, chunk), live = 0;
+	uint8_t copy[MM_PAGE_SIZE];
 
 	for (uint64_t i = first; i < first + n; i++) {
 		enum mm_page_state st = ps_state(&m->ps, i);
 
-		if (!ps_is_given(st) || mm_page_is_zero(mm_idx_hva(m, i)))
+		if (!ps_is_given(st) || mm_page_is_zero(mm_wp_page_view(mm_idx_hva(m, i), copy)))
 			continue;
 		live++;
 		if (st == MM_PAGE_REPORTED) {

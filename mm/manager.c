@@ -569,7 +569,7 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 		if (!m->ops.stat(m->ops_opaque, "pages_1g", &v))
 			mm_set_u64(obj, "kvm-pages-1g", v);
 	}
-	if (m->have_pages_2m_start)
+	if (atomic_load(&m->have_pages_2m_start))
 		mm_set_u64(obj, "kvm-pages-2m-before-reclaim", m->pages_2m_start);
 
 	json_object_set_new(obj, "reclaim", json_boolean(m->o.reclaim));
@@ -606,14 +606,17 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "huge-kept-unverified", atomic_load(&m->huge_kept_unverified));
 	mm_set_u64(obj, "restore-buffer-releases", atomic_load(&m->restore_buf_releases));
 	mm_set_u64(obj, "uffd-cap-hits", atomic_load(&m->reg_cap_hits));
+	mm_set_u64(obj, "uffd-registrations", atomic_load(&m->registrations));
+	mm_set_u64(obj, "uffd-unregistrations", atomic_load(&m->unregistrations));
+	mm_set_u64(obj, "uffd-wp-faults", atomic_load(&m->wp_faults));
 	mm_set_u64(obj, "fault-in-count", atomic_load(&m->fault_hist.n));
 	mm_set_real(obj, "fault-in-p50-us", (double)mm_hist_pct(&m->fault_hist, 50) / 1000.0);
 	mm_set_real(obj, "fault-in-p99-us", (double)mm_hist_pct(&m->fault_hist, 99) / 1000.0);
 	mm_set_real(obj, "scanner-cpu-seconds", (double)atomic_load(&m->scanner_cpu_ns) / 1e9);
 	mm_set_real(obj, "fault-cpu-seconds", (double)atomic_load(&m->fault_cpu_ns) / 1e9);
 	mm_set_real(obj, "cold-age", (double)atomic_load(&m->cold_age_ms) / 1000.0);
-	mm_set_real(obj, "refault-rate", m->ctrl.last_rate);
-	mm_set_u64(obj, "scan-passes", m->passes);
+	mm_set_real(obj, "refault-rate", atomic_load(&m->ctrl.last_rate));
+	mm_set_u64(obj, "scan-passes", atomic_load(&m->passes));
 	mm_set_u64(obj, "resident-target", atomic_load(&m->resident_target));
 	mm_set_u64(obj, "resident-target-passes", atomic_load(&m->target_passes));
 	mm_set_u64(obj, "uffd-registered-chunks", atomic_load(&m->nr_registered));
@@ -671,4 +674,76 @@ json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t err
 	mm_set_real(o, "seconds", r.seconds);
 	mm_set_real(o, "cpu-seconds", r.cpu_seconds);
 	return o;
+}
+
+/* ==== Balloon queries (branch threads) ====
+ * What the balloon asks the page-state table instead of keeping its own
+ * bitmap and counts. Kept together at the end of the file so it merges as
+ * one block with the rework of the manager's internals. */
+
+uint64_t mmgr_count(struct mm_manager *m, enum mm_page_state st)
+{
+	if (!m || (unsigned)st > MM_PAGE_REPORTED)
+		return 0;
+	return atomic_load(&m->ps.count[st]);
+}
+
+int mmgr_next_range(struct mm_manager *m, enum mm_page_state st, uint64_t *gpa, uint64_t *len)
+{
+	if (!m)
+		return 0;
+	for (int i = 0; i < m->gm->nr_regions; i++) {
+		const struct mm_region *r = &m->gm->regions[i];
+		uint64_t base = r->offset >> MM_PAGE_SHIFT, n = r->size >> MM_PAGE_SHIFT, p = 0;
+
+		if (*gpa >= r->gpa + r->size)
+			continue;
+		if (*gpa > r->gpa)
+			p = (*gpa - r->gpa) >> MM_PAGE_SHIFT;
+		for (; p < n; p++) {
+			if (ps_state(&m->ps, base + p) != st)
+				continue;
+			uint64_t q = p + 1;
+			while (q < n && ps_state(&m->ps, base + q) == st)
+				q++;
+			*gpa = r->gpa + (p << MM_PAGE_SHIFT);
+			*len = (q - p) << MM_PAGE_SHIFT;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+uint64_t mmgr_mark_touched(struct mm_manager *m, uint64_t gpa, uint64_t len)
+{
+	static const uint64_t chunk = 4096;   /* pages per mincore call */
+	unsigned char vec[4096];
+	uint64_t idx, n, marked = 0;
+
+	/* hugetlb pieces stay mapped (zeroed) until the whole page goes: huge.c
+	 * tells a touched one by its contents instead */
+	if (!m || m->hugetlb || mm_range(m, gpa, len, &idx, &n))
+		return 0;
+	for (uint64_t off = 0; off < n; off += chunk) {
+		uint64_t k = n - off < chunk ? n - off : chunk;
+
+		if (mincore(mm_idx_hva(m, idx + off), k << MM_PAGE_SHIFT, vec))
+			break;
+		for (uint64_t i = 0; i < k; i++) {
+			uint64_t p = idx + off + i;
+
+			if (!(vec[i] & 1) || ps_state(&m->ps, p) != MM_PAGE_BALLOONED)
+				continue;
+			if (!(ps_update(&m->ps, p, PS_TOUCHED, PS_TOUCHED) & PS_TOUCHED)) {
+				atomic_fetch_add(&m->balloon_touched, 1);
+				marked++;
+			}
+		}
+	}
+	return marked;
+}
+
+uint64_t mmgr_balloon_touched(struct mm_manager *m)
+{
+	return m ? atomic_load(&m->balloon_touched) : 0;
 }

@@ -7,6 +7,12 @@
  *
  * This header is the contract between the manager (mm/) and the balloon
  * (balloon/) and main.c. Functions return 0 or a negative errno.
+ *
+ * Threads: create, start and destroy on the main thread; give-up and
+ * take-back from one thread at a time (the balloon's worker, which holds
+ * its queue lock; the vCPU thread without ioeventfd); the page-state
+ * queries from any thread; query and reclaim from the main thread (QMP).
+ * The manager's own threads are the scanner and the fault service.
  */
 #ifndef MINIVMM_MM_MANAGER_H
 #define MINIVMM_MM_MANAGER_H
@@ -109,5 +115,22 @@ int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, si
  * (the last runs off the main thread) in reg with m as their context
  * (qmp_mm.c). 0 or -errno. Main thread. */
 int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m);
+
+/* ---- queries for the balloon (any thread; the table is read atomically) ---- */
+
+/* Pages now in state st (0 without a manager). */
+uint64_t mmgr_count(struct mm_manager *m, enum mm_page_state st);
+/* Finds the first run of pages in state st at or after *gpa (4 KiB aligned),
+ * never crossing a RAM region: 1 with *gpa, *len set to the run, 0 when
+ * there is none. For walks such as handing every ballooned page back. */
+int mmgr_next_range(struct mm_manager *m, enum mm_page_state st, uint64_t *gpa, uint64_t *len);
+/* Ballooned pages of [gpa, gpa+len) that are resident again were touched by
+ * the guest while in the balloon (they read as zero then): marks each once
+ * (balloon-touched-pages) and returns how many were newly marked. Call
+ * before mmgr_take_back, which clears the mark. Not for hugetlb, whose
+ * pieces stay mapped: those are judged by their contents (huge.c). */
+uint64_t mmgr_mark_touched(struct mm_manager *m, uint64_t gpa, uint64_t len);
+/* Ballooned pages found touched so far (balloon-touched-pages). */
+uint64_t mmgr_balloon_touched(struct mm_manager *m);
 
 #endif

@@ -67,7 +67,7 @@ struct mm_manager {
 	bool hugetlb;                    /* eviction per huge page */
 	bool started;
 	uint64_t pages_2m_start;         /* KVM pages_2m when reclaim started */
-	bool have_pages_2m_start;
+	_Atomic bool have_pages_2m_start;   /* set after pages_2m_start: QMP reads both */
 
 	/* userfaultfd (uffd.c) */
 	int uffd;
@@ -84,7 +84,8 @@ struct mm_manager {
 	bool scan_running;
 	pthread_mutex_t req_lock;
 	pthread_cond_t req_cond;
-	bool req_pending, req_done, stop;
+	bool req_pending, req_done;
+	atomic_bool stop;                /* also read by a pass without req_lock, to end early */
 	bool kick;                       /* run a regular pass now (a new resident target) */
 	uint64_t req_bytes;
 	struct mm_reclaim_result req_res;
@@ -93,7 +94,7 @@ struct mm_manager {
 	uint64_t *victims;
 	size_t victims_cap;
 	uint8_t *mincore_vec;
-	uint64_t passes;
+	_Atomic uint64_t passes;         /* scanner writes, QMP reads */
 	uint64_t last_ctrl_ns, last_ctrl_refaults;
 	_Atomic uint64_t cold_age_ms;    /* current threshold, for the query */
 	_Atomic uint64_t resident_target;   /* bytes of guest RAM resident wanted; 0: none */
@@ -165,6 +166,14 @@ int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_r
 /* Runs a regular pass at once instead of at the next period. */
 void mm_scanner_kick(struct mm_manager *m);
 bool mm_page_is_zero(const void *page);
+/*
+ * What to read of a guest page that is write-protected (userfaultfd) under
+ * its chunk lock: a VMM thread writing it meanwhile (a device's used ring)
+ * waits in a fault until the reader is done, an ordering the kernel makes
+ * and ThreadSanitizer cannot see. p itself, or in the TSan build a copy in
+ * buf (one page) read with the thread's accesses ignored.
+ */
+const void *mm_wp_page_view(const void *p, void *buf);
 
 /* ---- huge.c: whole-huge-page discards (hugetlb), chunk lock held ---- */
 /* Registers the chunk and write-protects its huge page: 0, or -errno when

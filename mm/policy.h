@@ -10,6 +10,7 @@
 #ifndef MINIVMM_MM_POLICY_H
 #define MINIVMM_MM_POLICY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,7 +72,7 @@ struct mm_ctrl {
 	double min_age, max_age;        /* seconds */
 	double cur_age;
 	double target;                  /* refaults per second */
-	double last_rate;
+	_Atomic double last_rate;       /* written by the scanner, read by QMP */
 };
 
 void mm_ctrl_init(struct mm_ctrl *c, double min_age, double target);

@@ -39,6 +39,26 @@ bool mm_page_is_zero(const void *page)
 	return true;
 }
 
+#ifdef __SANITIZE_THREAD__
+/* TSan's runtime exports these; gcc 12's sanitizer/tsan_interface.h does not declare them. */
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+
+const void *mm_wp_page_view(const void *p, void *buf)
+{
+	__tsan_ignore_thread_begin();
+	memcpy(buf, p, MM_PAGE_SIZE);
+	__tsan_ignore_thread_end();
+	return buf;
+}
+#else
+const void *mm_wp_page_view(const void *p, void *buf)
+{
+	(void)buf;
+	return p;
+}
+#endif
+
 /* ---- dirty logging ---- */
 
 static int scan_dirty_init(struct mm_manager *m)
@@ -202,7 +222,8 @@ static void scan_release_runs(struct mm_manager *m, const uint64_t *list, size_t
 static int scan_store_page(struct mm_manager *m, uint64_t idx, bool allow_raw, struct scan_victim *v,
 			   struct mm_reclaim_result *r)
 {
-	const uint8_t *p = mm_idx_hva(m, idx);
+	uint8_t copy[MM_PAGE_SIZE];
+	const uint8_t *p = mm_wp_page_view(mm_idx_hva(m, idx), copy);
 	bool dedup = false;
 	int ret;
 
@@ -407,8 +428,8 @@ static void scan_unregister_empty(struct mm_manager *m)
 {
 	for (uint64_t c = 0; c < m->ps.nr_chunks; c++) {
 		struct mm_chunk *ch = &m->ps.chunks[c];
-		if (!ch->registered || ch->n_evicted)
-			continue;
+		/* both fields change under the chunk lock (faults, give-ups): an
+		 * unlocked look first would be a data race */
 		pthread_mutex_lock(&ch->lock);
 		if (ch->registered && !ch->n_evicted)
 			mm_uffd_unregister(m, c);
@@ -495,7 +516,7 @@ static void scan_first_pass(struct mm_manager *m)
 	 * mappings it had until then are kept for the figures. */
 	if (m->ops.stat && !m->ops.stat(m->ops_opaque, "pages_2m", &v)) {
 		m->pages_2m_start = v;
-		m->have_pages_2m_start = true;
+		atomic_store(&m->have_pages_2m_start, true);
 	}
 	m->dirty_tried = true;
 	if (scan_dirty_init(m))
@@ -534,7 +555,7 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 	scan_evict_selected(m, cold_ticks, force, force ? m->ps.nr_pages : MM_PASS_LIMIT, force ? bytes : 0, r);
 	if (!force)
 		scan_toward_target(m, cold_ticks, r);
-	m->passes++;
+	atomic_fetch_add(&m->passes, 1);
 	r->seconds = (double)(now_ns() - t0) / 1e9;
 	r->cpu_seconds = (double)(mm_thread_cpu_ns() - c0) / 1e9;
 	atomic_store(&m->scanner_cpu_ns, mm_thread_cpu_ns());

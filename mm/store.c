@@ -248,7 +248,8 @@ static uint32_t store_find_dup(struct mm_store *s, const void *page, uint64_t h)
 			continue;
 		/* Same hash: prove it on the bytes before sharing. */
 		if (store_decode(e, tmp) == 0 && memcmp(tmp, page, MM_STORE_PAGE) == 0) {
-			e->refs++;
+			/* atomic: mm_store_get reads refs without the store lock */
+			__atomic_add_fetch(&e->refs, 1, __ATOMIC_RELAXED);
 			s->st.refs++;
 			s->st.dedup_hits++;
 			pthread_mutex_unlock(&s->lock);
@@ -314,7 +315,7 @@ static uint32_t store_insert(struct mm_store *s, uint64_t h, uint8_t *data, size
 		e->data = data;
 		e->csize = (uint16_t)csize;
 		e->raw = raw;
-		e->refs = 1;
+		__atomic_store_n(&e->refs, 1, __ATOMIC_RELEASE);
 		e->next = s->buckets[b];
 		s->buckets[b] = id;
 		s->st.entries++;
@@ -386,7 +387,7 @@ void mm_store_release(struct mm_store *s, uint32_t handle)
 		return;
 	}
 	s->st.refs--;
-	if (--e->refs) {
+	if (__atomic_sub_fetch(&e->refs, 1, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
@@ -434,7 +435,12 @@ uint32_t mm_store_csize(struct mm_store *s, uint32_t handle)
 void mm_store_get_stats(struct mm_store *s, struct mm_store_stats *st)
 {
 	pthread_mutex_lock(&s->lock);
-	*st = s->st;
+	/* field by field: the counters below are updated without the lock */
+	*st = (struct mm_store_stats){
+		.entries = s->st.entries, .refs = s->st.refs, .stored_bytes = s->st.stored_bytes,
+		.puts = s->st.puts, .dedup_hits = s->st.dedup_hits,
+		.hash_collisions = s->st.hash_collisions,
+	};
 	st->index_bytes = (uint64_t)s->nr_blocks * ENT_BLOCK * sizeof(struct store_ent) +
 			  (uint64_t)s->nr_buckets * sizeof(uint32_t) + ENT_MAX_BLOCKS * sizeof(void *) +
 			  (s->hints ? HINT_SLOTS * sizeof(*s->hints) : 0);

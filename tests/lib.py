@@ -1,12 +1,18 @@
 """Helpers for minivmm's integration tests: start real VMs on /dev/kvm, talk
 QMP to them, reserve huge pages (always restoring the pool), parse the
 summary. Tests are plain functions named test_* in tests/integration/*.py;
-raise Skip("reason") when the machine lacks a facility."""
+raise Skip("reason") when the machine lacks a facility.
 
+Temporary directories go under MINIVMM_TEST_TMP when the runner sets it (it
+removes that after each test) and are removed at exit otherwise; VMs a
+test leaves running are killed by cleanup()."""
+
+import atexit
 import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -19,14 +25,24 @@ MINIVMM = os.environ.get("MINIVMM") or (
     os.path.join(BUILD, "asan", "minivmm")
     if os.path.exists(os.path.join(BUILD, "asan", "minivmm"))
     else os.path.join(BUILD, "minivmm"))
+# The ThreadSanitizer build (make tsan), for the tests that run it.
+TSAN_MINIVMM = os.path.join(BUILD, "tsan", "minivmm")
 CTL = os.path.join(BUILD, "minivmm-ctl")
 GUEST = os.path.join(BUILD, "guest.img")
 TOOLS = os.path.join(BUILD, "tests")
 
+# Exit statuses above minivmm's own (64-69): a sanitizer report is never
+# mistaken for a stop reason.
 SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=98",
+    "TSAN_OPTIONS": "halt_on_error=1:exitcode=97:second_deadlock_stack=1",
 }
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
+                     "WARNING: ThreadSanitizer")
+TMP = os.environ.get("MINIVMM_TEST_TMP")
+_vms = []
+_dirs = []
 
 
 class Skip(Exception):
@@ -51,15 +67,48 @@ def run_vm(args, append=None, timeout=120, image=None):
 
 def check_sanitizers(stderr):
     """Fails on any sanitizer report in a VMM's stderr."""
-    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+    for marker in SANITIZER_MARKERS:
         assert marker not in stderr, "sanitizer report:\n" + stderr[-4000:]
+
+
+def mkdtemp():
+    d = tempfile.mkdtemp(prefix="minivmm-test-", dir=TMP)
+    _dirs.append(d)
+    return d
+
+
+def cleanup():
+    """Kills the VMs still running and removes the temporary directories."""
+    for vm in _vms:
+        with contextlib.suppress(Exception):
+            vm.kill()
+    _vms.clear()
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    _dirs.clear()
+
+
+atexit.register(cleanup)
+
+
+@contextlib.contextmanager
+def binary(path):
+    """Runs the VMs started inside the block with another minivmm build."""
+    global MINIVMM
+    if not os.access(path, os.X_OK):
+        raise Skip("%s is not built (make tsan)" % path)
+    old, MINIVMM = MINIVMM, path
+    try:
+        yield
+    finally:
+        MINIVMM = old
 
 
 class Vm:
     """A running minivmm with its output in files (no pipe can fill up)."""
 
     def __init__(self, args, append=None, qmp=True, image=None):
-        self.dir = tempfile.mkdtemp(prefix="minivmm-test-")
+        self.dir = mkdtemp()
         self.qmp_path = os.path.join(self.dir, "qmp.sock") if qmp else None
         cmd = [MINIVMM] + list(args)
         if qmp:
@@ -74,6 +123,7 @@ class Vm:
         self._err = open(self.err_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL, env=env())
+        _vms.append(self)
         self.status = None
         if qmp:
             deadline = time.time() + 30
@@ -279,6 +329,7 @@ def hugepages(count, size=2 << 20):
     want = old + max(0, count - hugepages_available(size))
     try:
         if want != old:
+            _record_pool(path, old)
             try:
                 with open(path, "w") as f:
                     f.write(str(want))
@@ -292,6 +343,44 @@ def hugepages(count, size=2 << 20):
         with contextlib.suppress(OSError):
             with open(path, "w") as f:
                 f.write(str(old))
+        _record_pool(path, None)
+
+
+def _pool_record_file(tmp):
+    return os.path.join(tmp, "hugepage-pools.json")
+
+
+def _record_pool(path, old):
+    """Notes (old is not None) or forgets a pool size to restore, in the
+    runner's directory, so a test killed on its timeout still gets its
+    pools back (restore_hugepages)."""
+    if not TMP:
+        return
+    f = _pool_record_file(TMP)
+    pools = {}
+    with contextlib.suppress(OSError, ValueError):
+        with open(f) as fh:
+            pools = json.load(fh)
+    if old is None:
+        pools.pop(path, None)
+    else:
+        pools.setdefault(path, old)   # the first value is the one to restore
+    with open(f, "w") as fh:
+        json.dump(pools, fh)
+
+
+def restore_hugepages(tmp):
+    """Restores the pools a test in tmp changed and did not restore; returns
+    the pools restored (the runner calls it after every test)."""
+    pools = {}
+    with contextlib.suppress(OSError, ValueError):
+        with open(_pool_record_file(tmp)) as fh:
+            pools = json.load(fh)
+    for path, old in pools.items():
+        with contextlib.suppress(OSError):
+            with open(path, "w") as f:
+                f.write(str(old))
+    return sorted(pools)
 
 
 def parse_summary(text):

@@ -5,9 +5,8 @@ import os
 import shutil
 import struct
 import subprocess
-import tempfile
 
-from lib import GUEST, MINIVMM, Skip, check_sanitizers, env, hugepage_dir, run_vm
+from lib import GUEST, MINIVMM, Skip, check_sanitizers, env, hugepage_dir, mkdtemp, run_vm
 
 
 def expect_error(args, pattern, image=None, append=None, code=None):
@@ -24,7 +23,7 @@ def expect_error(args, pattern, image=None, append=None, code=None):
 
 
 def tmpfile(data, name="img"):
-    d = tempfile.mkdtemp(prefix="minivmm-err-")
+    d = mkdtemp()
     path = os.path.join(d, name)
     with open(path, "wb") as f:
         f.write(data)
@@ -47,7 +46,7 @@ def test_missing_image():
 
 
 def test_image_is_a_directory():
-    expect_error(["--mem", "64M"], "not a regular file", image=tempfile.mkdtemp())
+    expect_error(["--mem", "64M"], "not a regular file", image=mkdtemp())
 
 
 def test_unreadable_image_as_unprivileged_user():

@@ -3,7 +3,8 @@
  * guest RAM (1 GiB by default, of the chosen backing), re-dirtied before every run, it
  * times the balloon device's handling of a full set of inflate buffers
  * (256 PFNs each, shuffled within a buffer, as a driver sends them:
- * validated, sorted, coalesced, one discard per range) against a
+ * validated, sorted, coalesced, one discard per range, every page's state
+ * kept in the memory manager's table as in the VMM) against a
  * page-by-page discard loop (madvise DONTNEED, or a hole punch for memfd)
  * over the same pages in the same
  * order. A third figure, one discard over the whole range, is the kernel's
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "mm/manager.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/lib/clock.h"
 #include "vmm/lib/log.h"
@@ -68,15 +70,18 @@ int main(int argc, char **argv)
 	}
 	vmm_log_level = 0;
 
-	struct guest_mem gm;
+	/* guest RAM and the memory manager that keeps every page's state, as in
+	 * the VMM without --mm */
+	static struct vm vm;
+	struct guest_mem *gm = &vm.mem;
 	struct mm_config cfg = { .ram_size = size, .backing = backing };
-	if (mm_create(&gm, &cfg, err, sizeof(err))) {
+	if (mm_create(gm, &cfg, err, sizeof(err)) || mmgr_create(&vm.mem, NULL, NULL, NULL, &vm.mgr, err, sizeof(err))) {
 		fprintf(stderr, "bench_balloon: %s\n", err);
 		return 1;
 	}
 	struct balloon_opts o;
 	struct balloon *b = calloc(1, sizeof(*b));
-	if (!b || balloon_parse_opts(NULL, &o, err, sizeof(err)) || balloon_init(b, &gm, NULL, &o)) {
+	if (!b || balloon_parse_opts(NULL, &o, err, sizeof(err)) || balloon_init(b, gm, vm.mgr, &o)) {
 		fprintf(stderr, "bench_balloon: cannot set up the balloon\n");
 		return 1;
 	}
@@ -105,14 +110,14 @@ int main(int argc, char **argv)
 		/* the kernel's own floor: one discard over everything. First, while the
 		 * memory is still in the shape the backing gives it: the per-page loop
 		 * below splits THPs, and memory refaulted after it stays 4 KiB */
-		dirty(&gm);
+		dirty(gm);
 		uint64_t t4 = now_ns();
-		for (int r2 = 0; r2 < gm.nr_regions; r2++)
-			if (mm_discard(&gm, gm.regions[r2].gpa, gm.regions[r2].size))
+		for (int r2 = 0; r2 < gm->nr_regions; r2++)
+			if (mm_discard(gm, gm->regions[r2].gpa, gm->regions[r2].size))
 				return 1;
 		uint64_t t5 = now_ns();
 
-		dirty(&gm);
+		dirty(gm);
 		uint64_t t0 = now_ns();
 		for (uint64_t base = 0; base < npfns; base += PFNS_PER_BUF) {
 			balloon_inflate_pfns(b, pfns + base, PFNS_PER_BUF, &res);
@@ -124,20 +129,20 @@ int main(int argc, char **argv)
 			}
 		}
 		uint64_t t1 = now_ns();
-		left_balloon = mm_resident_bytes(&gm);
+		left_balloon = mm_resident_bytes(gm);
 		balloon_release_all(b);   /* bookkeeping only: the memory is already gone */
 
-		dirty(&gm);
+		dirty(gm);
 		uint64_t t2 = now_ns();
 		for (uint64_t i = 0; i < npfns; i++) {
-			uint8_t *p = mm_gpa_to_hva(&gm, (uint64_t)pfns[i] * PAGE, PAGE);
-			if (!p || mm_discard(&gm, (uint64_t)pfns[i] * PAGE, PAGE)) {
+			uint8_t *p = mm_gpa_to_hva(gm, (uint64_t)pfns[i] * PAGE, PAGE);
+			if (!p || mm_discard(gm, (uint64_t)pfns[i] * PAGE, PAGE)) {
 				fprintf(stderr, "bench_balloon: page-by-page discard: %s\n", strerror(errno));
 				return 1;
 			}
 		}
 		uint64_t t3 = now_ns();
-		left_madvise = mm_resident_bytes(&gm);
+		left_madvise = mm_resident_bytes(gm);
 
 		double gb = (double)(npfns * PAGE) / 1e9;
 		double g1 = gb / secs(t1 - t0), g2 = gb / secs(t3 - t2), g3 = gb / secs(t5 - t4);
@@ -165,7 +170,8 @@ int main(int argc, char **argv)
 	balloon_fini(b);
 	free(b);
 	free(pfns);
-	mm_destroy(&gm);
+	mmgr_destroy(vm.mgr);
+	mm_destroy(gm);
 	/* a discard that did not free the memory would make the figures meaningless */
 	return left_balloon > size / 100 || left_madvise > size / 100 ? 1 : 0;
 }

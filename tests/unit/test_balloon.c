@@ -4,8 +4,10 @@
  * (out-of-RAM and hole PFNs, duplicates, already ballooned pages) with the
  * host backing really released, free page reporting ranges, stats parsing
  * with odd input, and the whole device driven through its virtio-mmio
- * registers as the Linux driver drives it, plus its QMP commands.
- * No memory manager here: the device discards directly (vm->mgr == NULL).
+ * registers as the Linux driver drives it (inline, and on its worker thread
+ * as with ioeventfd), plus its QMP commands. Every fixture has a real memory
+ * manager (no --mm options: reclaim off), whose page-state table is where
+ * the device records which pages are in the balloon.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
+#include "mm/manager.h"
 #include "mm/mm.h"
 #include "vmm/qmp/qmp.h"
 #include "vmm/virtio/virtio.h"
@@ -32,7 +37,8 @@
 #define PAGE 4096ULL
 
 struct fx {
-	struct guest_mem gm;
+	struct vm vm;             /* guest RAM and its memory manager */
+	struct guest_mem *gm;     /* &vm.mem */
 	struct balloon b;
 };
 
@@ -43,12 +49,18 @@ static int fx_create(void **state, uint64_t ram)
 	struct balloon_opts o;
 	char err[256];
 
-	if (!f || mm_create(&f->gm, &cfg, err, sizeof(err))) {
+	if (!f || mm_create(&f->vm.mem, &cfg, err, sizeof(err))) {
 		print_error("mm_create failed\n");
 		free(f);
 		return -1;
 	}
-	if (balloon_parse_opts(NULL, &o, err, sizeof(err)) || balloon_init(&f->b, &f->gm, NULL, &o))
+	if (mmgr_create(&f->vm.mem, NULL, NULL, NULL, &f->vm.mgr, err, sizeof(err))) {
+		print_error("mmgr_create: %s\n", err);
+		return -1;
+	}
+	f->gm = &f->vm.mem;
+	if (balloon_parse_opts(NULL, &o, err, sizeof(err)) ||
+	    balloon_init(&f->b, &f->vm.mem, f->vm.mgr, &o))
 		return -1;
 	*state = f;
 	return 0;
@@ -61,7 +73,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	balloon_fini(&f->b);
-	mm_destroy(&f->gm);
+	mmgr_destroy(f->vm.mgr);
+	mm_destroy(&f->vm.mem);
 	free(f);
 	return 0;
 }
@@ -127,9 +140,9 @@ static void test_inflate_validate_coalesce(void **state)
 	struct fx *f = *state;
 	struct balloon *b = &f->b;
 	struct balloon_batch r;
-	uint64_t pages = f->gm.ram_size / PAGE;
+	uint64_t pages = f->gm->ram_size / PAGE;
 
-	dirty(&f->gm, 0, f->gm.ram_size);
+	dirty(f->gm, 0, f->gm->ram_size);
 	uint32_t pfns[] = { 13, 10, 12, 11, 10, (uint32_t)pages, 0xffffffffu, 20, 12 };
 	balloon_inflate_pfns(b, pfns, sizeof(pfns) / sizeof(pfns[0]), &r);
 	assert_int_equal(r.done, 5);
@@ -137,24 +150,24 @@ static void test_inflate_validate_coalesce(void **state)
 	assert_int_equal(r.dup, 2);
 	assert_int_equal(r.bad, 2);
 	assert_int_equal(r.skipped, 0);
-	assert_int_equal(b->nr_ballooned, 5);
+	assert_int_equal(balloon_nr_ballooned(b), 5);
 	for (uint64_t p = 10; p <= 13; p++) {
 		assert_true(balloon_page_ballooned(b, p * PAGE));
-		assert_false(resident(&f->gm, p * PAGE));
+		assert_false(resident(f->gm, p * PAGE));
 	}
-	assert_false(resident(&f->gm, 20 * PAGE));
-	assert_true(resident(&f->gm, 14 * PAGE));
-	assert_true(resident(&f->gm, 9 * PAGE));
+	assert_false(resident(f->gm, 20 * PAGE));
+	assert_true(resident(f->gm, 14 * PAGE));
+	assert_true(resident(f->gm, 9 * PAGE));
 	assert_false(balloon_page_ballooned(b, 14 * PAGE));
 	/* a ballooned page reads as zero */
-	assert_int_equal(*(uint8_t *)mm_gpa_to_hva(&f->gm, 11 * PAGE + 5, 1), 0);
+	assert_int_equal(*(uint8_t *)mm_gpa_to_hva(f->gm, 11 * PAGE + 5, 1), 0);
 
 	/* already ballooned pages are skipped, not given up twice */
 	uint32_t again[] = { 11, 30, 13 };
 	balloon_inflate_pfns(b, again, 3, &r);
 	assert_int_equal(r.done, 1);
 	assert_int_equal(r.skipped, 2);
-	assert_int_equal(b->nr_ballooned, 6);
+	assert_int_equal(balloon_nr_ballooned(b), 6);
 
 	/* deflate: only ballooned pages come back */
 	uint32_t back[] = { 12, 11, 50 };
@@ -162,18 +175,18 @@ static void test_inflate_validate_coalesce(void **state)
 	assert_int_equal(r.done, 2);
 	assert_int_equal(r.ranges, 1);
 	assert_int_equal(r.skipped, 1);
-	assert_int_equal(b->nr_ballooned, 4);
+	assert_int_equal(balloon_nr_ballooned(b), 4);
 	assert_false(balloon_page_ballooned(b, 11 * PAGE));
 	assert_true(balloon_page_ballooned(b, 10 * PAGE));
 	/* page 11 was read while ballooned (above): that counts as touched */
-	assert_int_equal(b->touched_pages, 1);
+	assert_int_equal(mmgr_balloon_touched(b->mgr), 1);
 
 	/* a guest touching a ballooned page anyway is counted at deflate */
-	dirty(&f->gm, 13 * PAGE, PAGE);
+	dirty(f->gm, 13 * PAGE, PAGE);
 	uint32_t t13[] = { 13, 30 };
 	balloon_deflate_pfns(b, t13, 2, &r);
 	assert_int_equal(r.done, 2);
-	assert_int_equal(b->touched_pages, 2);
+	assert_int_equal(mmgr_balloon_touched(b->mgr), 2);
 	assert_int_equal(b->inflated_pages, 6);
 	assert_int_equal(b->deflated_pages, 4);
 	assert_int_equal(b->bad_pfns, 2);
@@ -184,11 +197,11 @@ static void test_large_shuffled_batch(void **state)
 	struct fx *f = *state;
 	struct balloon *b = &f->b;
 	struct balloon_batch r;
-	uint64_t pages = f->gm.ram_size / PAGE;
+	uint64_t pages = f->gm->ram_size / PAGE;
 	uint32_t *pfns = malloc(pages * sizeof(*pfns));
 
 	assert_non_null(pfns);
-	dirty(&f->gm, 0, f->gm.ram_size);
+	dirty(f->gm, 0, f->gm->ram_size);
 	for (uint64_t i = 0; i < pages; i++)
 		pfns[i] = (uint32_t)i;
 	srand(7);
@@ -201,11 +214,11 @@ static void test_large_shuffled_batch(void **state)
 	/* the whole RAM in one call: split into sorted batches, all of it given up */
 	balloon_inflate_pfns(b, pfns, pages, &r);
 	assert_int_equal(r.done, pages);
-	assert_int_equal(b->nr_ballooned, pages);
+	assert_int_equal(balloon_nr_ballooned(b), pages);
 	assert_true(r.ranges < pages / 16);
-	assert_true(mm_resident_bytes(&f->gm) < 256 * 1024);
+	assert_true(mm_resident_bytes(f->gm) < 256 * 1024);
 	balloon_release_all(b);
-	assert_int_equal(b->nr_ballooned, 0);
+	assert_int_equal(balloon_nr_ballooned(b), 0);
 	assert_false(balloon_page_ballooned(b, 100 * PAGE));
 	free(pfns);
 }
@@ -220,15 +233,15 @@ static void test_pfns_around_hole(void **state)
 	uint32_t hole = (uint32_t)(MINIVMM_MMIO_BASE / PAGE);
 	uint32_t past = first_high + (uint32_t)(16 * MiB / PAGE);
 
-	dirty(&f->gm, MINIVMM_LOWMEM_MAX - PAGE, PAGE);
-	dirty(&f->gm, MINIVMM_HIGHMEM_BASE, 2 * PAGE);
+	dirty(f->gm, MINIVMM_LOWMEM_MAX - PAGE, PAGE);
+	dirty(f->gm, MINIVMM_HIGHMEM_BASE, 2 * PAGE);
 	uint32_t pfns[] = { first_high + 1, hole, last_low, first_high, past, last_low + 1 };
 	balloon_inflate_pfns(b, pfns, 6, &r);
 	assert_int_equal(r.done, 3);
 	assert_int_equal(r.bad, 3);
 	assert_int_equal(r.ranges, 2);        /* never coalesced across the hole */
-	assert_false(resident(&f->gm, MINIVMM_LOWMEM_MAX - PAGE));
-	assert_false(resident(&f->gm, MINIVMM_HIGHMEM_BASE + PAGE));
+	assert_false(resident(f->gm, MINIVMM_LOWMEM_MAX - PAGE));
+	assert_false(resident(f->gm, MINIVMM_HIGHMEM_BASE + PAGE));
 	assert_true(balloon_page_ballooned(b, MINIVMM_HIGHMEM_BASE));
 }
 
@@ -240,22 +253,22 @@ static void test_report_range(void **state)
 	struct balloon *b = &f->b;
 	struct balloon_batch r;
 
-	dirty(&f->gm, 0, 4 * MiB);
+	dirty(f->gm, 0, 4 * MiB);
 	uint32_t pfn = 0x105;
 	balloon_inflate_pfns(b, &pfn, 1, &r);
 	/* unaligned edges are rounded inwards; the ballooned page is left alone */
 	uint64_t given = balloon_report_range(b, 0x100000 + 100, 2 * MiB);
 	assert_int_equal(given, 2 * MiB - PAGE - PAGE);   /* lose the two partial pages and 0x105 */
-	assert_true(resident(&f->gm, 0x100000));
-	assert_false(resident(&f->gm, 0x101000));
-	assert_false(resident(&f->gm, 0x2ff000));
-	assert_true(resident(&f->gm, 0x300000));
+	assert_true(resident(f->gm, 0x100000));
+	assert_false(resident(f->gm, 0x101000));
+	assert_false(resident(f->gm, 0x2ff000));
+	assert_true(resident(f->gm, 0x300000));
 	assert_true(balloon_page_ballooned(b, 0x105000));
 	assert_false(balloon_page_ballooned(b, 0x106000));   /* reported is not ballooned */
 	assert_int_equal(b->reported_bytes, given);
 	/* partly outside RAM: only the RAM part */
-	assert_int_equal(balloon_report_range(b, f->gm.ram_size - 2 * PAGE, 4 * PAGE), 2 * PAGE);
-	assert_int_equal(balloon_report_range(b, f->gm.ram_size + PAGE, 4 * PAGE), 0);
+	assert_int_equal(balloon_report_range(b, f->gm->ram_size - 2 * PAGE, 4 * PAGE), 2 * PAGE);
+	assert_int_equal(balloon_report_range(b, f->gm->ram_size + PAGE, 4 * PAGE), 0);
 	assert_int_equal(balloon_report_range(b, 0xfffffffffffff000ull, 0x2000), 0);
 	assert_int_equal(balloon_report_range(b, 0x10000, 100), 0);
 }
@@ -386,7 +399,17 @@ static void dev_send(struct dev *d, unsigned q, uint64_t gpa, uint32_t len, bool
 static uint16_t used_idx(struct dev *d, unsigned q)
 {
 	uint16_t *u = mm_gpa_to_hva(&d->vm->mem, RING(q) + 0x2000, 4);
-	return le16toh(u[1]);
+	/* acquire, as a driver reads it: the worker may be writing the ring */
+	return le16toh(__atomic_load_n(&u[1], __ATOMIC_ACQUIRE));
+}
+
+/* Waits until the device used `want` buffers of queue q (the worker serves
+ * them asynchronously). */
+static void wait_used(struct dev *d, unsigned q, uint16_t want)
+{
+	for (int i = 0; i < 10000 && used_idx(d, q) != want; i++)
+		usleep(1000);
+	assert_int_equal(used_idx(d, q), want);
 }
 
 static int dev_setup(void **state)
@@ -397,7 +420,8 @@ static int dev_setup(void **state)
 
 	d->vm = calloc(1, sizeof(*d->vm));
 	d->vm->vm_fd = -1;   /* no KVM: interrupts fail quietly, everything else is real */
-	if (mm_create(&d->vm->mem, &cfg, err, sizeof(err)))
+	if (mm_create(&d->vm->mem, &cfg, err, sizeof(err)) ||
+	    mmgr_create(&d->vm->mem, NULL, NULL, NULL, &d->vm->mgr, err, sizeof(err)))
 		return -1;
 	if (balloon_create(d->vm, "stats-period=0", err, sizeof(err))) {
 		print_error("balloon_create: %s\n", err);
@@ -412,6 +436,7 @@ static int dev_teardown(void **state)
 {
 	struct dev *d = *state;
 	balloon_destroy(d->vm);
+	mmgr_destroy(d->vm->mgr);
 	io_bus_free(&d->vm->mmio);
 	mm_destroy(&d->vm->mem);
 	free(d->vm);
@@ -471,7 +496,7 @@ static void test_device_end_to_end(void **state)
 		pfns[i] = htole32((uint32_t)(8 * MiB / PAGE) + (i * 97) % 256);
 	dev_send(d, 0, BUF(0), 1024, false);
 	assert_int_equal(used_idx(d, 0), 1);
-	assert_int_equal(b->nr_ballooned, 256);
+	assert_int_equal(balloon_nr_ballooned(b), 256);
 	assert_false(resident(gm, 8 * MiB));
 	assert_false(resident(gm, 9 * MiB - PAGE));
 	assert_true(resident(gm, 9 * MiB));
@@ -489,7 +514,7 @@ static void test_device_end_to_end(void **state)
 	/* deflate half of it */
 	dev_send(d, 1, BUF(0), 512, false);
 	assert_int_equal(used_idx(d, 1), 1);
-	assert_int_equal(b->nr_ballooned, 128);
+	assert_int_equal(balloon_nr_ballooned(b), 128);
 
 	/* free page reporting: one device-writable 2 MiB block */
 	dirty(gm, 16 * MiB, 2 * MiB);
@@ -508,11 +533,11 @@ static void test_device_end_to_end(void **state)
 	dev_send(d, 0, BUF(0), 1024, true);
 	assert_true(rd(t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(used_idx(d, 0), 1);
-	assert_int_equal(b->nr_ballooned, 128);
+	assert_int_equal(balloon_nr_ballooned(b), 128);
 
 	/* reset hands the balloon back */
 	wr(t, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(b->nr_ballooned, 0);
+	assert_int_equal(balloon_nr_ballooned(b), 0);
 	assert_int_equal(b->actual, 0);
 }
 
@@ -672,6 +697,102 @@ static void test_qmp_commands(void **state)
 	qmp_registry_free(reg);
 }
 
+/* Plays the monitor: sets targets and reads everything QMP reads, all the
+ * time, while the worker serves the queues and the test plays the vCPU. */
+struct monitor { struct vm *vm; struct qmp_registry *reg; atomic_bool stop; unsigned rounds; };
+
+static void *monitor_main(void *p)
+{
+	struct monitor *mon = p;
+	struct vm *vm = mon->vm;
+	char err[256];
+	for (; !atomic_load(&mon->stop); mon->rounds++) {
+		json_t *args = json_pack("{s:s,s:s}", "path", "balloon0", "property", "guest-stats");
+		if (balloon_set_target(vm->balloon, vm->mem.ram_size - (uint64_t)(mon->rounds % 8) * MiB, err,
+				       sizeof(err)))
+			break;
+		json_decref(qmp_execute(mon->reg, "query-balloon", NULL, err, sizeof(err)));
+		json_decref(qmp_execute(mon->reg, "qom-get", args, err, sizeof(err)));
+		json_decref(args);
+	}
+	return NULL;
+}
+
+/* The device with its worker thread, as with ioeventfd: notifications are
+ * served off the thread that writes QueueNotify, while a monitor thread
+ * reads and sets everything QMP does (a ThreadSanitizer run checks the
+ * locking), and teardown stops the worker. */
+static void test_device_worker(void **state)
+{
+	struct dev *d = *state;
+	struct guest_mem *gm = &d->vm->mem;
+	struct balloon *b = d->vm->balloon;
+	struct virtio_mmio *t = d->t;
+	struct monitor mon = { .vm = d->vm };
+	pthread_t th;
+
+	assert_int_equal(qmp_registry_new(&mon.reg), 0);
+	assert_int_equal(balloon_qmp_register(mon.reg, b), 0);
+	assert_int_equal(virtio_mmio_start_worker(t), 0);
+	dev_probe(d, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BALLOON_F_STATS_VQ) |
+		     (1ull << VIRTIO_BALLOON_F_REPORTING));
+	for (unsigned q = 0; q < 4; q++)
+		dev_queue(d, q);
+	dirty(gm, 8 * MiB, 12 * MiB);
+	/* a stats buffer queued before DRIVER_OK reaches the worker at DRIVER_OK */
+	uint8_t *sb = mm_gpa_to_hva(gm, BUF(2), 160);
+	size_t n = 0;
+	for (uint16_t tag = 0; tag < BALLOON_NR_STATS; tag++)
+		n = put_stat(sb, n, tag, 11);
+	dev_send(d, 2, BUF(2), (uint32_t)n, false);
+	assert_int_equal(pthread_create(&th, NULL, monitor_main, &mon), 0);
+	wr(t, VIRTIO_MMIO_STATUS, 0xf);
+
+	/* 4 MiB in four buffers of 256 PFNs, each waited for as Linux does */
+	for (uint32_t k = 0; k < 4; k++) {
+		uint32_t *pfns = mm_gpa_to_hva(gm, BUF(0), 1024);
+		for (uint32_t i = 0; i < 256; i++)
+			pfns[i] = htole32((uint32_t)(8 * MiB / PAGE) + k * 256 + (i * 97) % 256);
+		dev_send(d, 0, BUF(0), 1024, false);
+		(void)rd(t, VIRTIO_MMIO_INTERRUPT_STATUS);   /* a vCPU reading registers meanwhile */
+		wait_used(d, 0, (uint16_t)(k + 1));
+	}
+	assert_int_equal(balloon_nr_ballooned(b), 1024);
+	assert_false(resident(gm, 8 * MiB));
+	assert_false(resident(gm, 12 * MiB - PAGE));
+
+	/* deflate the first buffer's pages again, report a free 2 MiB block */
+	uint32_t *pfns = mm_gpa_to_hva(gm, BUF(0), 1024);
+	for (uint32_t i = 0; i < 256; i++)
+		pfns[i] = htole32((uint32_t)(8 * MiB / PAGE) + i);
+	dev_send(d, 1, BUF(0), 1024, false);
+	wait_used(d, 1, 1);
+	assert_int_equal(balloon_nr_ballooned(b), 768);
+	dev_send(d, 3, 16 * MiB, 2 * MiB, true);
+	wait_used(d, 3, 1);
+	assert_int_equal(atomic_load(&b->reported_bytes), 2 * MiB);
+	assert_false(resident(gm, 16 * MiB));
+
+	/* a second stats buffer: the held one is used */
+	dev_send(d, 2, BUF(2), (uint32_t)n, false);
+	wait_used(d, 2, 1);
+	virtio_mmio_lock(t);
+	assert_int_equal(b->stats_updates, 2);
+	assert_int_equal(b->stats[4], 11);
+	virtio_mmio_unlock(t);
+
+	atomic_store(&mon.stop, true);
+	pthread_join(th, NULL);
+	qmp_registry_free(mon.reg);
+	assert_true(mon.rounds > 0);
+	/* reset with pages in the balloon: all handed back, the worker idle */
+	wr(t, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(balloon_nr_ballooned(b), 0);
+	assert_int_equal(atomic_load(&b->inflated_pages), 1024);
+	assert_int_equal(atomic_load(&b->deflated_pages), 1024);
+	/* dev_teardown's balloon_destroy stops the worker */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +806,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_numbering_without_stats, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_guest_log_lines_limited, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_qmp_commands, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_device_worker, dev_setup, dev_teardown),
 	};
 	return cmocka_run_group_tests_name("balloon", tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mm/manager.h"
 #include "mm/mm.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/kvm/kvm.h"
@@ -812,12 +813,10 @@ static void d_check_contents(struct dfx *d)
 
 static void d_check_count(struct dfx *d)
 {
-	struct balloon *b = d->b;
-	assert_true(b->nr_ballooned <= b->ram_pages);
-	assert_int_equal(b->ram_pages, d->ram_pages);
+	assert_true(balloon_nr_ballooned(d->b) <= d->ram_pages);
 }
 
-/* The device's bitmap agrees with its count (and with the model when exact). */
+/* The manager's page states agree with its count (and with the model when exact). */
 static void d_check_bitmap(struct dfx *d, bool exact)
 {
 	uint64_t n = 0;
@@ -833,7 +832,7 @@ static void d_check_bitmap(struct dfx *d, bool exact)
 		if (exact && in != !!d->ballooned[d_page(d, g)])
 			fail_msg("page 0x%llx: device says %sballooned", (unsigned long long)g, in ? "" : "not ");
 	}
-	assert_int_equal(n, d->b->nr_ballooned);
+	assert_int_equal(n, balloon_nr_ballooned(d->b));
 	d_check_count(d);
 }
 
@@ -850,6 +849,11 @@ static int d_setup(void **state, uint64_t ram)
 	d->vm->vm_fd = -1;   /* no KVM: interrupts fail quietly, the rest is real */
 	if (make_ram(&d->vm->mem, ram))
 		return -1;
+	/* the manager's page-state table is where ballooned pages are recorded */
+	if (mmgr_create(&d->vm->mem, NULL, NULL, NULL, &d->vm->mgr, err, sizeof(err))) {
+		print_error("mmgr_create: %s\n", err);
+		return -1;
+	}
 	if (balloon_create(d->vm, "stats-period=0", err, sizeof(err))) {
 		print_error("balloon_create: %s\n", err);
 		return -1;
@@ -889,6 +893,7 @@ static int d_teardown(void **state)
 {
 	struct dfx *d = *state;
 	balloon_destroy(d->vm);
+	mmgr_destroy(d->vm->mgr);
 	io_bus_free(&d->vm->mmio);
 	mm_destroy(&d->vm->mem);
 	free(d->ballooned);
@@ -1117,7 +1122,7 @@ static void d_op_pfns(struct dfx *d, bool inflate)
 		cur = area + area_len / 3 * (j + 1);
 	}
 	/* the model first (the device may process as soon as it is notified) */
-	uint64_t before = d->b->nr_ballooned;
+	uint64_t before = balloon_nr_ballooned(d->b);
 	for (unsigned j = 0; j < k; j++) {
 		const uint8_t *p = hva(d->gm, bufs[j].gpa, bufs[j].len);
 		for (uint32_t i = 0; i < bufs[j].len / 4; i++) {
@@ -1142,11 +1147,11 @@ static void d_op_pfns(struct dfx *d, bool inflate)
 		}
 	}
 	d_send_valid(d, q, bufs, k, true);
-	assert_int_equal(d->b->nr_ballooned, d->nr_ballooned);
+	assert_int_equal(balloon_nr_ballooned(d->b), d->nr_ballooned);
 	if (inflate)
-		d->inflated += d->b->nr_ballooned - before;
+		d->inflated += balloon_nr_ballooned(d->b) - before;
 	else
-		d->deflated += before - d->b->nr_ballooned;
+		d->deflated += before - balloon_nr_ballooned(d->b);
 }
 
 static void d_op_stats(struct dfx *d)
@@ -1258,14 +1263,14 @@ static void d_op_report(struct dfx *d)
 	uint64_t reports = d->b->reports;
 	d_send_valid(d, q, bufs, k, true);
 	assert_int_equal(d->b->reports, reports + 1);
-	assert_int_equal(d->b->nr_ballooned, d->nr_ballooned);   /* reporting is not ballooning */
+	assert_int_equal(balloon_nr_ballooned(d->b), d->nr_ballooned);   /* reporting is not ballooning */
 	d->reports++;
 }
 
 /* Harmless driver mistakes: no state may change. */
 static void d_op_benign(struct dfx *d)
 {
-	uint64_t nb = d->b->nr_ballooned, feat = virtio_mmio_features(d->t);
+	uint64_t nb = balloon_nr_ballooned(d->b), feat = virtio_mmio_features(d->t);
 	uint16_t used[D_NQ];
 
 	for (unsigned q = 0; q < d->nq; q++)
@@ -1296,7 +1301,7 @@ static void d_op_benign(struct dfx *d)
 	assert_false(d_needs_reset(d));
 	assert_int_equal(virtio_mmio_features(d->t), feat);
 	assert_int_equal(d->b->features, feat);
-	assert_int_equal(d->b->nr_ballooned, nb);
+	assert_int_equal(balloon_nr_ballooned(d->b), nb);
 	for (unsigned q = 0; q < d->nq; q++)
 		assert_int_equal(d_used_idx(d, q), used[q]);
 	for (unsigned q = 0; q < d->nq; q++) {
@@ -1360,7 +1365,7 @@ static void d_op_hostile(struct dfx *d)
 	bool want_w = q == d->q_report;
 	struct vring_desc *desc = hva(d->gm, D_RING(q), 16ull * num);
 	uint16_t *av = hva(d->gm, D_RING(q) + 0x1000, 6ull + 2ull * num);
-	uint64_t nb = d->b->nr_ballooned, updates = d->b->stats_updates, reports = d->b->reports;
+	uint64_t nb = balloon_nr_ballooned(d->b), updates = d->b->stats_updates, reports = d->b->reports;
 	uint64_t reported = d->b->reported_bytes;
 	uint16_t used = d_used_idx(d, q);
 	struct dbuf bufs[3];
@@ -1466,7 +1471,7 @@ static void d_op_hostile(struct dfx *d)
 	d->violations++;
 	assert_false(virtio_mmio_live(d->t));
 	assert_int_equal(d_used_idx(d, q), used);
-	assert_int_equal(d->b->nr_ballooned, nb);
+	assert_int_equal(balloon_nr_ballooned(d->b), nb);
 	assert_int_equal(d->b->stats_updates, updates);
 	assert_int_equal(d->b->reports, reports);
 	assert_int_equal(d->b->reported_bytes, reported);
@@ -1478,12 +1483,12 @@ static void d_op_hostile(struct dfx *d)
 		d_post(d, 0, &good, 1);
 		dwr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 		assert_int_equal(d_used_idx(d, 0), u0);
-		assert_int_equal(d->b->nr_ballooned, nb);
+		assert_int_equal(balloon_nr_ballooned(d->b), nb);
 	}
 	/* and writing DRIVER_OK again does not revive it */
 	dwr(d, VIRTIO_MMIO_STATUS, 0xf);
 	assert_true(d_needs_reset(d));
-	assert_int_equal(d->b->nr_ballooned, nb);
+	assert_int_equal(balloon_nr_ballooned(d->b), nb);
 }
 
 /* Status 0: everything handed back, every queue gone; then a fresh probe. */
@@ -1491,7 +1496,7 @@ static void d_recover(struct dfx *d)
 {
 	dwr(d, VIRTIO_MMIO_STATUS, 0);
 	assert_int_equal(drd(d, VIRTIO_MMIO_STATUS), 0);
-	assert_int_equal(d->b->nr_ballooned, 0);
+	assert_int_equal(balloon_nr_ballooned(d->b), 0);
 	assert_int_equal(d->b->actual, 0);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		struct virtq *vq = virtio_mmio_queue(d->t, i);

@@ -551,9 +551,7 @@ static void test_transport(void **state)
 	virtio_mmio_access(t, VIRTIO_MMIO_CONFIG + 2, (uint8_t *)&w, 2, false);
 	assert_int_equal(le16toh(w), 0x0403);
 	uint32_t gen = rd(t, VIRTIO_MMIO_CONFIG_GENERATION);
-	virtio_mmio_lock(t);
-	virtio_mmio_config_changed(t);
-	virtio_mmio_unlock(t);
+	virtio_mmio_config_changed(t);   /* takes the register lock itself */
 	assert_int_equal(rd(t, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
 	assert_true(rd(t, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 

@@ -219,7 +219,7 @@ static void vm_kick_vcpus(struct vm *vm)
 
 		if (cpu->run)
 			__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (cpu->started && !pthread_equal(cpu->thread, pthread_self()))
+		if (atomic_load(&cpu->started) && !pthread_equal(cpu->thread, pthread_self()))
 			pthread_kill(cpu->thread, SIGUSR1);
 	}
 }
@@ -303,9 +303,9 @@ void vm_join(struct vm *vm)
 	int i;
 
 	for (i = 0; i < vm->nr_cpus; i++) {
-		if (vm->vcpus[i].started) {
+		if (atomic_load(&vm->vcpus[i].started)) {
 			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].started = false;
+			atomic_store(&vm->vcpus[i].started, false);
 		}
 	}
 }
@@ -342,15 +342,26 @@ int vm_irqfd(struct vm *vm, int efd, uint32_t gsi)
 	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+static int vm_ioeventfd_op(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd,
+			   uint32_t flags)
 {
 	struct kvm_ioeventfd io = {
 		.addr = addr, .len = len, .fd = efd,
 		.datamatch = datamatch < 0 ? 0 : (uint64_t)datamatch,
-		.flags = datamatch < 0 ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH,
+		.flags = flags | (datamatch < 0 ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH),
 	};
 
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+{
+	return vm_ioeventfd_op(vm, addr, len, datamatch, efd, 0);
+}
+
+int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd)
+{
+	return vm_ioeventfd_op(vm, addr, len, datamatch, efd, KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
 int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi)

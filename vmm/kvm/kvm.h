@@ -6,8 +6,10 @@
  * (vmm/machine.c) hangs off it; the machine creates and destroys it.
  *
  * Threads: set-up and teardown on the main thread; each vCPU runs on its own
- * thread (vcpu_start) and dispatches port and MMIO exits through vm->pio and
- * vm->mmio; vm_request_exit() may be called from any thread; vm_pause() and
+ * thread ("vcpu0", ...; vcpu_start) and dispatches port and MMIO exits
+ * through vm->pio and vm->mmio; a write KVM matched to an ioeventfd never
+ * exits: the device worker that owns the eventfd serves it.
+ * vm_request_exit() may be called from any thread; vm_pause() and
  * vm_resume() on the main thread. A paused vCPU is parked between exits,
  * holding no lock, so devices and the monitor never wait for it.
  *
@@ -59,7 +61,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	struct kvm_stats *stats;
-	bool started;
+	atomic_bool started;      /* set once thread is valid: other vCPUs read both */
 	/* exits by reason, counted by the vCPU thread itself */
 	uint64_t exits_io, exits_mmio, exits_other;
 };
@@ -151,6 +153,8 @@ int vm_irqfd(struct vm *vm, int efd, uint32_t gsi);
 /* Binds an eventfd to an MMIO write of len bytes at addr with datamatch
  * (KVM_IOEVENTFD); datamatch < 0 matches any value. */
 int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd);
+/* Undoes vm_ioeventfd (same arguments). */
+int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, int64_t datamatch, int efd);
 /* Allocates an MMIO window and an interrupt line for a device and lists it
  * in the boot info (and on the guest command line as virtio_mmio.device=). */
 int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi);

@@ -342,12 +342,19 @@ int vcpu_start(struct vcpu *cpu)
 		handler_set = true;
 	}
 	atomic_fetch_add(&cpu->vm->vcpus_running, 1);
-	ret = pthread_create(&cpu->thread, NULL, vcpu_thread, cpu);
+	pthread_t th;
+	ret = pthread_create(&th, NULL, vcpu_thread, cpu);
 	if (ret) {
 		atomic_fetch_sub(&cpu->vm->vcpus_running, 1);
 		return -ret;
 	}
-	cpu->started = true;
+	/* a vCPU already running may stop the VM and kick the others
+	 * (vm_request_exit): it reads thread only after it sees started */
+	cpu->thread = th;
+	atomic_store(&cpu->started, true);
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%d", cpu->index);
+	pthread_setname_np(cpu->thread, name);   /* for top -H, gdb and TSan reports */
 	return 0;
 }
 

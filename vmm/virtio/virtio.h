@@ -6,10 +6,23 @@
  * struct; the transport owns registers, status, feature negotiation,
  * queue setup and interrupts.
  *
- * Threads: MMIO accesses arrive on vCPU threads, timers and QMP on the
- * main thread. Each transport has one mutex; every device callback runs
- * with it held, and code outside a callback (timers, QMP) takes it with
- * virtio_mmio_lock() before touching queues or calling virtio_mmio_*().
+ * Threads and locks. Register accesses arrive on vCPU threads (MMIO exits);
+ * queue notifications reach the device's worker thread ("balloon-wk") through
+ * one eventfd per queue that KVM signals on a QueueNotify write (ioeventfd,
+ * datamatch on the queue index), so device work never runs on a vCPU.
+ * Without ioeventfd (said once in the log) a notification is served on the
+ * vCPU thread that exits for it. Timers and QMP run on the main thread.
+ * Each transport has two locks, always taken in this order:
+ * - the queue lock (virtio_mmio_queues_lock): whoever walks a queue holds it,
+ *   the worker while it serves one notification, for as long as the device
+ *   works (inflate, reporting, memsets);
+ * - the register lock (virtio_mmio_lock): the register file and device
+ *   config space, held only for the access itself, by vCPUs, the monitor
+ *   and the worker (interrupts).
+ * Register writes that change status or queue set-up take both, so either
+ * lock is enough to read status, features and queue configuration. A vCPU
+ * waits on the queue lock only while it sets a queue up or resets the
+ * device, never for an ordinary register access.
  *
  * A guest that breaks the rules (bad index, address, length, direction,
  * ring layout) puts the device into DEVICE_NEEDS_RESET with one log line
@@ -133,8 +146,11 @@ void vq_fail(struct virtq *vq, const char *fmt, ...) __attribute__((format(print
 struct virtio_mmio;
 
 /*
- * A device model. Every callback runs with the transport lock held and may
- * call virtio_mmio_* helpers (not virtio_mmio_lock()).
+ * A device model. features, nr_queues, config_read, config_write,
+ * set_features and activate run with the register lock held (vCPU thread)
+ * and must not call the virtio_mmio_* helpers that take it. queue_notify
+ * runs with the queue lock only (worker, or the vCPU without ioeventfd) and
+ * may call every helper; reset runs with both locks (vCPU thread).
  */
 struct virtio_dev_ops {
 	const char *name;                  /* "balloon": log prefix and MMIO range name */
@@ -157,37 +173,53 @@ struct virtio_dev_ops {
 	void (*reset)(void *dev);
 };
 
-/* Creates a virtio-mmio device for vm: takes an MMIO window and interrupt
- * line with vm_add_device(), registers the window on vm->mmio and binds an
- * irqfd (falling back to KVM_IRQ_LINE pulses). *out is freed by
- * virtio_mmio_destroy(). 0 or -errno. */
+/* Creates a virtio-mmio device for vm (main thread, before vCPUs start):
+ * takes an MMIO window and interrupt line with vm_add_device(), registers
+ * the window on vm->mmio, binds an irqfd (falling back to KVM_IRQ_LINE
+ * pulses) and the queues' ioeventfds, and starts the worker. *out is freed
+ * by virtio_mmio_destroy(). 0 or -errno. */
 int virtio_mmio_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev,
 		       struct virtio_mmio **out);
 
-/* Frees the transport; call after vCPU threads stopped (the MMIO window
- * stays registered but must not be reached any more). */
+/* Stops the worker (it finishes the notification it serves), unbinds the
+ * eventfds and frees the transport; main thread, after vCPU threads
+ * stopped (the MMIO window stays registered but must not be reached). */
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
-/* Takes / releases the transport lock from outside a device callback. */
+/* Serves notifications on the worker from now on even without KVM: a
+ * QueueNotify write then signals the queue's eventfd instead of being
+ * served inline. virtio_mmio_create() does it once KVM took the eventfds;
+ * tests call it to drive the worker without KVM. 0 or -errno. */
+int virtio_mmio_start_worker(struct virtio_mmio *t);
+
+/* The register lock, from outside a device callback (QMP, timers). */
 void virtio_mmio_lock(struct virtio_mmio *t);
 void virtio_mmio_unlock(struct virtio_mmio *t);
+/* The queue lock, from outside a device callback (timers returning a held
+ * buffer). Taken before the register lock, never while holding it. */
+void virtio_mmio_queues_lock(struct virtio_mmio *t);
+void virtio_mmio_queues_unlock(struct virtio_mmio *t);
 
 /* Queue idx, or NULL when idx is out of range. */
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned idx);
 
-/* Features the driver negotiated (valid after FEATURES_OK). */
+/* Features the driver negotiated (valid after FEATURES_OK); either lock held. */
 uint64_t virtio_mmio_features(struct virtio_mmio *t);
 
-/* True once the driver set DRIVER_OK and the device needs no reset. */
+/* True once the driver set DRIVER_OK and the device needs no reset; either
+ * lock held. */
 bool virtio_mmio_live(struct virtio_mmio *t);
 
-/* Raises a used-buffer interrupt for vq unless the driver suppressed it. */
+/* Raises a used-buffer interrupt for vq unless the driver suppressed it.
+ * Queue lock held; takes the register lock. */
 void virtio_mmio_notify_used(struct virtio_mmio *t, struct virtq *vq);
 
-/* Device config changed: bumps ConfigGeneration and raises a config interrupt. */
+/* Device config changed: bumps ConfigGeneration and raises a config
+ * interrupt. Takes the register lock: call without it. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 
-/* Puts the device into DEVICE_NEEDS_RESET (log line given by the caller). */
+/* Puts the device into DEVICE_NEEDS_RESET (log line given by the caller).
+ * Queue lock held; takes the register lock. */
 void virtio_mmio_needs_reset(struct virtio_mmio *t);
 
 /* MMIO window base and interrupt line, for logs and tests. */

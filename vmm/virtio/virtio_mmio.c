@@ -1,13 +1,18 @@
 /*
  * virtio_mmio: the virtio-mmio transport (virtio 1.2, 4.2.2, Version 2 only).
  * Owns the register file of one device, device status and feature
- * negotiation, queue setup (validated when QueueReady is written), and
- * interrupts (irqfd edge, or KVM_IRQ_LINE pulses when irqfd is refused).
- * Queue notifications arrive as MMIO exits on the vCPU thread that wrote
- * QueueNotify and are handed to the device under the transport lock.
+ * negotiation, queue setup (validated when QueueReady is written),
+ * interrupts (irqfd edge, or KVM_IRQ_LINE pulses when irqfd is refused),
+ * and the notification path: one eventfd per queue that KVM signals on a
+ * QueueNotify write (ioeventfd, datamatch on the queue index) and the
+ * device's worker thread that serves it. Locks and threads: virtio.h.
  */
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -21,12 +26,20 @@ struct virtio_mmio {
 	struct vm *vm;
 	const struct virtio_dev_ops *ops;
 	void *dev;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;       /* register lock: brief, taken by every access */
+	pthread_mutex_t qlock;      /* queue lock: held while the device works a queue */
 	uint64_t base;
 	uint32_t gsi;
 	int irq_efd;                /* irqfd eventfd, -1 when pulsing KVM_IRQ_LINE */
 	bool irq_warned;
 	struct ratelimit log_rl;    /* lines the driver's register writes cause */
+
+	/* notifications: set up before vCPUs run, fixed afterwards */
+	int notify_efd[VIRTIO_MAX_QUEUES];   /* -1 when not served by the worker */
+	int stop_efd;               /* ends the worker */
+	bool ioeventfd;             /* KVM signals notify_efd[] itself */
+	pthread_t worker;
+	atomic_bool async;          /* the worker serves notifications */
 
 	uint32_t status;
 	uint32_t dev_features_sel, drv_features_sel;
@@ -46,6 +59,16 @@ void virtio_mmio_lock(struct virtio_mmio *t)
 void virtio_mmio_unlock(struct virtio_mmio *t)
 {
 	pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_queues_lock(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->qlock);
+}
+
+void virtio_mmio_queues_unlock(struct virtio_mmio *t)
+{
+	pthread_mutex_unlock(&t->qlock);
 }
 
 uint64_t virtio_mmio_base(struct virtio_mmio *t)
@@ -85,6 +108,7 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned idx)
 	return idx < VIRTIO_MAX_QUEUES ? &t->vqs[idx] : NULL;
 }
 
+/* Register lock held. */
 static void mmio_raise(struct virtio_mmio *t, uint32_t why)
 {
 	t->isr |= why;
@@ -106,18 +130,24 @@ static void mmio_raise(struct virtio_mmio *t, uint32_t why)
 
 void virtio_mmio_notify_used(struct virtio_mmio *t, struct virtq *vq)
 {
-	if (vq_want_interrupt(vq))
-		mmio_raise(t, VIRTIO_MMIO_INT_VRING);
+	if (!vq_want_interrupt(vq))
+		return;
+	pthread_mutex_lock(&t->lock);
+	mmio_raise(t, VIRTIO_MMIO_INT_VRING);
+	pthread_mutex_unlock(&t->lock);
 }
 
 void virtio_mmio_config_changed(struct virtio_mmio *t)
 {
+	pthread_mutex_lock(&t->lock);
 	t->config_gen++;
 	if (t->status & VIRTIO_CONFIG_S_DRIVER_OK)
 		mmio_raise(t, VIRTIO_MMIO_INT_CONFIG);
+	pthread_mutex_unlock(&t->lock);
 }
 
-void virtio_mmio_needs_reset(struct virtio_mmio *t)
+/* Both locks held: status changes only so, and either lock reads it. */
+static void mmio_needs_reset_locked(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
@@ -127,6 +157,15 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t)
 		mmio_raise(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
+void virtio_mmio_needs_reset(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+	mmio_needs_reset_locked(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The walker found a violation; the queue lock is held (never the register
+ * lock: QueueReady's own check runs with fail unset, see mmio_queue_ready). */
 static void mmio_vq_failed(void *opaque, struct virtq *vq)
 {
 	virtio_mmio_needs_reset(opaque);
@@ -144,17 +183,21 @@ static void mmio_reset(struct virtio_mmio *t)
 		vq_reset(&t->vqs[i]);
 }
 
-/* Hands every ready queue to the device: buffers queued before DRIVER_OK
+/* Every ready queue, as a kick mask: buffers queued before DRIVER_OK
  * (Linux fills the stats queue during probe) are served now. */
-static void mmio_kick_all(struct virtio_mmio *t)
+static uint32_t mmio_ready_queues(struct virtio_mmio *t)
 {
 	unsigned n = mmio_nr_queues(t);
-	for (unsigned i = 0; i < n && virtio_mmio_live(t); i++)
+	uint32_t kick = 0;
+
+	for (unsigned i = 0; i < n; i++)
 		if (t->vqs[i].ready)
-			t->ops->queue_notify(t->dev, &t->vqs[i]);
+			kick |= 1u << i;
+	return kick;
 }
 
-static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
+/* Both locks held. Queues to serve once the register lock is dropped go to *kick. */
+static void mmio_write_status(struct virtio_mmio *t, uint32_t v, uint32_t *kick)
 {
 	if (v == 0) {
 		mmio_reset(t);
@@ -171,7 +214,7 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
 	if (old & ~now & steps) {
 		log_limited(&t->log_rl, log_err, "virtio", "%s: driver cleared status bits 0x%x without a reset",
 			    t->ops->name, old & ~now & steps);
-		virtio_mmio_needs_reset(t);
+		mmio_needs_reset_locked(t);
 		return;
 	}
 
@@ -202,12 +245,12 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t v)
 		if (!(now & VIRTIO_CONFIG_S_FEATURES_OK)) {
 			log_limited(&t->log_rl, log_info, "virtio", "%s: DRIVER_OK without FEATURES_OK",
 				    t->ops->name);
-			virtio_mmio_needs_reset(t);
+			mmio_needs_reset_locked(t);
 			return;
 		}
 		if (t->ops->activate)
 			t->ops->activate(t->dev);
-		mmio_kick_all(t);
+		*kick |= mmio_ready_queues(t);
 	}
 }
 
@@ -248,7 +291,25 @@ static void mmio_set_addr(struct virtq *vq, uint64_t *field, bool high, uint32_t
 		*field = (*field & ~0xffffffffull) | v;
 }
 
-static void mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+/*
+ * QueueReady with both locks held. The ring check's failure is reported
+ * here under the register lock already held, so the queue's fail callback
+ * (which takes that lock) is off meanwhile; only queue lock holders read it.
+ */
+static void mmio_queue_ready(struct virtio_mmio *t, struct virtq *vq)
+{
+	vq_fail_fn fail = vq->fail;
+
+	vq->fail = NULL;
+	int ret = vq_setup(vq);
+	vq->fail = fail;
+	if (ret)
+		mmio_needs_reset_locked(t);
+}
+
+/* Register lock held, and the queue lock for the registers that
+ * mmio_reg_takes_queues() names. */
+static void mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v, uint32_t *kick)
 {
 	struct virtq *vq = t->queue_sel < VIRTIO_MAX_QUEUES ? &t->vqs[t->queue_sel] : NULL;
 	bool vq_exists = vq && t->queue_sel < mmio_nr_queues(t);
@@ -275,16 +336,18 @@ static void mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		if (!vq_exists || (t->status & VIRTIO_CONFIG_S_NEEDS_RESET))
 			return;
 		if (v == 1 && !vq->ready)
-			vq_setup(vq);   /* a bad layout fails the device via vq->fail */
+			mmio_queue_ready(t, vq);   /* a bad layout fails the device */
 		else if (v == 0)
 			vq->ready = false;
 		return;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		/* with ioeventfd KVM signals the worker without an exit; a write it
+		 * did not match (or none bound) lands here */
 		if (v < mmio_nr_queues(t) && virtio_mmio_live(t) && t->vqs[v].ready)
-			t->ops->queue_notify(t->dev, &t->vqs[v]);
+			*kick |= 1u << v;
 		return;
 	case VIRTIO_MMIO_INTERRUPT_ACK:       t->isr &= ~v; return;
-	case VIRTIO_MMIO_STATUS:              mmio_write_status(t, v); return;
+	case VIRTIO_MMIO_STATUS:              mmio_write_status(t, v, kick); return;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:   if (vq_exists) mmio_set_addr(vq, &vq->desc_gpa, false, v); return;
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:  if (vq_exists) mmio_set_addr(vq, &vq->desc_gpa, true, v); return;
 	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:  if (vq_exists) mmio_set_addr(vq, &vq->avail_gpa, false, v); return;
@@ -298,11 +361,71 @@ static void mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 	}
 }
 
+/*
+ * Register writes that change queue state (status, reset, queue set-up) and,
+ * without the worker, QueueNotify also take the queue lock, first: lock
+ * order is queue lock, then register lock. So the worker never walks a queue
+ * that is being set up or reset, and status and queue configuration change
+ * only with both locks held: either lock is enough to read them.
+ */
+static bool mmio_reg_takes_queues(struct virtio_mmio *t, uint64_t off)
+{
+	switch (off) {
+	case VIRTIO_MMIO_STATUS:
+	case VIRTIO_MMIO_QUEUE_NUM:
+	case VIRTIO_MMIO_QUEUE_READY:
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
+		return true;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		return !atomic_load(&t->async);
+	default:
+		return false;
+	}
+}
+
+/* Hands queue idx to the device if it is still live; queue lock held. */
+static void mmio_serve_queue(struct virtio_mmio *t, unsigned idx)
+{
+	pthread_mutex_lock(&t->lock);
+	bool ok = idx < mmio_nr_queues(t) && virtio_mmio_live(t) && t->vqs[idx].ready;
+	pthread_mutex_unlock(&t->lock);
+	if (ok)
+		t->ops->queue_notify(t->dev, &t->vqs[idx]);
+}
+
+/* Queues in kick: to the worker, or served here (the queue lock is held
+ * then: mmio_reg_takes_queues took it). */
+static void mmio_kick(struct virtio_mmio *t, uint32_t kick)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (!(kick & (1u << i)))
+			continue;
+		if (atomic_load(&t->async)) {
+			uint64_t one = 1;
+			if (write(t->notify_efd[i], &one, sizeof(one)) != sizeof(one))
+				log_err("virtio", "%s: cannot signal queue %u: %s", t->ops->name, i,
+					strerror(errno));
+		} else {
+			mmio_serve_queue(t, i);
+		}
+	}
+}
+
 void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 			bool is_write)
 {
 	struct virtio_mmio *t = opaque;
+	bool reg = offset < VIRTIO_MMIO_CONFIG && len == 4 && !(offset & 3);
+	bool queues = reg && is_write && mmio_reg_takes_queues(t, offset);
+	uint32_t kick = 0;
 
+	if (queues)
+		pthread_mutex_lock(&t->qlock);
 	pthread_mutex_lock(&t->lock);
 	if (offset >= VIRTIO_MMIO_CONFIG) {
 		uint32_t off = (uint32_t)(offset - VIRTIO_MMIO_CONFIG);
@@ -310,7 +433,7 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 			t->ops->config_write(t->dev, off, data, len);
 		else
 			t->ops->config_read(t->dev, off, data, len);
-	} else if (len != 4 || (offset & 3)) {
+	} else if (!reg) {
 		/* spec 4.2.2.2: registers are 32-bit aligned words */
 		log_debug("virtio", "%s: %u-byte access at register 0x%llx ignored", t->ops->name,
 			  len, (unsigned long long)offset);
@@ -319,12 +442,128 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	} else if (is_write) {
 		uint32_t v;
 		memcpy(&v, data, 4);
-		mmio_write_reg(t, offset, le32toh(v));
+		mmio_write_reg(t, offset, le32toh(v), &kick);
 	} else {
 		uint32_t v = htole32(mmio_read_reg(t, offset));
 		memcpy(data, &v, 4);
 	}
 	pthread_mutex_unlock(&t->lock);
+	/* the device's queue work runs without the register lock, so other
+	 * vCPUs and the monitor keep reaching the registers meanwhile */
+	if (kick)
+		mmio_kick(t, kick);
+	if (queues)
+		pthread_mutex_unlock(&t->qlock);
+}
+
+/* ---- the worker ---- */
+
+/* Serves notifications until stop_efd fires; one pass per wake-up. */
+static void *mmio_worker(void *arg)
+{
+	struct virtio_mmio *t = arg;
+	struct pollfd pfd[VIRTIO_MAX_QUEUES + 1];
+
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		pfd[i] = (struct pollfd){ .fd = t->notify_efd[i], .events = POLLIN };
+	pfd[VIRTIO_MAX_QUEUES] = (struct pollfd){ .fd = t->stop_efd, .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, VIRTIO_MAX_QUEUES + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("virtio", "%s: worker: poll failed: %s", t->ops->name, strerror(errno));
+			break;
+		}
+		if (pfd[VIRTIO_MAX_QUEUES].revents)
+			break;
+		for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+			uint64_t n;
+			/* reading resets the count: notifications that came meanwhile
+			 * are covered by this pass, which walks the ring to its end */
+			if (!(pfd[i].revents & POLLIN) || read(t->notify_efd[i], &n, sizeof(n)) != sizeof(n))
+				continue;
+			pthread_mutex_lock(&t->qlock);
+			mmio_serve_queue(t, i);
+			pthread_mutex_unlock(&t->qlock);
+		}
+	}
+	return NULL;
+}
+
+static void mmio_notify_close(struct virtio_mmio *t)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (t->notify_efd[i] < 0)
+			continue;
+		if (t->ioeventfd)
+			vm_ioeventfd_remove(t->vm, t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, i, t->notify_efd[i]);
+		close(t->notify_efd[i]);
+		t->notify_efd[i] = -1;
+	}
+	t->ioeventfd = false;
+	if (t->stop_efd >= 0)
+		close(t->stop_efd);
+	t->stop_efd = -1;
+}
+
+static int mmio_notify_open(struct virtio_mmio *t)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		if ((t->notify_efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+			return -errno;
+	t->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return t->stop_efd < 0 ? -errno : 0;
+}
+
+int virtio_mmio_start_worker(struct virtio_mmio *t)
+{
+	char name[16];
+	sigset_t all, old;
+	int ret = 0;
+
+	if (atomic_load(&t->async))
+		return 0;
+	if (t->stop_efd < 0)
+		ret = mmio_notify_open(t);
+	if (ret)
+		return ret;
+	/* signals are the main thread's and the vCPUs' (SIGUSR1) business */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = -pthread_create(&t->worker, NULL, mmio_worker, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "%s-wk", t->ops->name);
+	pthread_setname_np(t->worker, name);
+	atomic_store(&t->async, true);
+	return 0;
+}
+
+/* Binds one eventfd per queue to QueueNotify (datamatch: the queue index)
+ * and starts the worker; without that, notifications are served on the
+ * vCPU thread that exits for them. */
+static void mmio_notify_setup(struct virtio_mmio *t)
+{
+	int ret = mmio_notify_open(t);
+
+	for (unsigned i = 0; !ret && i < VIRTIO_MAX_QUEUES; i++) {
+		ret = vm_ioeventfd(t->vm, t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, i, t->notify_efd[i]);
+		if (ret) {
+			while (i--)
+				vm_ioeventfd_remove(t->vm, t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, i,
+						    t->notify_efd[i]);
+		}
+	}
+	if (!ret) {
+		t->ioeventfd = true;
+		ret = virtio_mmio_start_worker(t);
+	}
+	if (ret) {
+		log_info("virtio", "%s: ioeventfd or worker unavailable (%s): queue notifications are "
+			 "served on the vCPU thread", t->ops->name, strerror(-ret));
+		mmio_notify_close(t);
+	}
 }
 
 int virtio_mmio_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev,
@@ -339,7 +578,11 @@ int virtio_mmio_create(struct vm *vm, const struct virtio_dev_ops *ops, void *de
 	t->ops = ops;
 	t->dev = dev;
 	t->irq_efd = -1;
+	t->stop_efd = -1;
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		t->notify_efd[i] = -1;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->qlock, NULL);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		struct virtq *vq = &t->vqs[i];
 		vq->name = ops->name;
@@ -372,12 +615,14 @@ int virtio_mmio_create(struct vm *vm, const struct virtio_dev_ops *ops, void *de
 		if (efd >= 0)
 			close(efd);
 	}
-	log_debug("virtio", "%s: virtio-mmio at 0x%llx irq %u", ops->name,
-		  (unsigned long long)t->base, t->gsi);
+	mmio_notify_setup(t);
+	log_debug("virtio", "%s: virtio-mmio at 0x%llx irq %u, notifications %s", ops->name,
+		  (unsigned long long)t->base, t->gsi, t->ioeventfd ? "by ioeventfd" : "on MMIO exits");
 	*out = t;
 	return 0;
 fail:
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->qlock);
 	free(t);
 	return ret;
 }
@@ -386,8 +631,17 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 {
 	if (!t)
 		return;
+	if (atomic_load(&t->async)) {
+		uint64_t one = 1;
+		/* the worker finishes the queue it is on, then sees this */
+		if (write(t->stop_efd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(t->worker, NULL);
+		atomic_store(&t->async, false);
+	}
+	mmio_notify_close(t);
 	if (t->irq_efd >= 0)
 		close(t->irq_efd);
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->qlock);
 	free(t);
 }
