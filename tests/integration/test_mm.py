@@ -68,7 +68,11 @@ def _check_reclaimed(before, reclaims, low, label):
     print("  %s: %d passes, zero=%d compressed=%d shared=%d freed=%d MiB, host-resident %d -> %d MiB"
           % (label, len(reclaims), zero, comp, shared, freed >> 20, before["host-resident"] >> 20, low >> 20))
     assert zero > 0 and comp > 0 and shared > 0, reclaims
-    assert low < before["host-resident"] - 16 * MiB, (before["host-resident"], low)
+    # The guest keeps all 128 MiB it filled and verifies every byte each
+    # round, so without reclaim at least that much stays resident. (The
+    # first sample is no baseline: at cold-age 0 reclaim may already have
+    # taken most of it by then, the faster the devices the sooner.)
+    assert low < 128 * MiB - 16 * MiB, (before["host-resident"], low)
 
 
 def _query_at_end(args, cpus):
