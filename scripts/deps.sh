@@ -3,7 +3,8 @@
 # missing ones. Needs root (apt-get); prints what it would install otherwise.
 set -e
 PKGS="gcc make libc6-dev linux-libc-dev pkg-config libzstd-dev libxxhash-dev \
-libjansson-dev libcmocka-dev libseccomp-dev libxml2-dev libvirt-dev python3 zstd"
+libjansson-dev libcmocka-dev libseccomp-dev libxml2-dev libvirt-dev python3 zstd \
+zlib1g-dev liblzma-dev libbz2-dev liblz4-dev liblzo2-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -74,15 +74,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 int vm_load(struct vm *vm, char *err, size_t errlen)
 {
-	struct elf_image img;
 	int ret, i;
 
-	ret = elf_load(&vm->mem, vm->cfg.image_buf, vm->cfg.image_len, &img, err, errlen);
+	ret = boot_load(vm, err, errlen);
 	if (ret)
 		return ret;
-	vm->entry = img.entry;
-	vm->kernel_start = img.lo;
-	vm->kernel_end = img.hi;
 
 	vm->nr_cpus = vm->cfg.nr_cpus;
 	vm->vcpus = calloc((size_t)vm->nr_cpus, sizeof(*vm->vcpus));
