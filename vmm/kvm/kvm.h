@@ -114,6 +114,7 @@ struct vm {
 	struct mm_manager *mgr;
 	struct qmp_server *qmp;
 	struct uart *uart;
+	struct i8042 *i8042;
 	int sig_fd;               /* signalfd for SIGINT/SIGTERM, main thread */
 };
 
