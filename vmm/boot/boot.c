@@ -245,6 +245,18 @@ static int boot_linux_machine(struct vm *vm, char *err, size_t errlen)
 	return ret;
 }
 
+/* What Linux will print as its "BIOS-e820:" lines, for the log and the tests. */
+static void boot_log_e820(const struct vm *vm)
+{
+	struct e820_entry map[BP_E820_MAX];
+	int n = e820_build(&vm->mem, map, BP_E820_MAX);
+
+	for (int i = 0; i < n; i++)
+		log_info("boot", "e820: [mem 0x%016llx-0x%016llx] %s", (unsigned long long)map[i].addr,
+			 (unsigned long long)(map[i].addr + map[i].size - 1),
+			 map[i].type == E820_RAM ? "usable" : "reserved");
+}
+
 static int boot_load_linux(struct vm *vm, char *err, size_t errlen)
 {
 	static const int modes[] = { [LINUX_ENTRY_PVH] = VCPU_ENTRY_PVH,
@@ -280,6 +292,7 @@ static int boot_load_linux(struct vm *vm, char *err, size_t errlen)
 			 " decompressed by the kernel" : " decompressed on the host",
 			 (unsigned long long)lb.entry, entry_names[lb.entry_kind],
 			 (unsigned long long)lb.initrd_size, (unsigned long long)lb.initrd_gpa);
+		boot_log_e820(vm);
 	}
 	free(cmdline);
 	return ret;
