@@ -36,20 +36,22 @@ static uint32_t get32(const uint8_t *b, size_t off)
 static void fetch_kernel(void)
 {
 	FILE *p = popen("tests/tools/linux-image.sh 2>&1", "r");
-	char path[1024] = "", err[512];
+	char path[1024] = "", line[1024], err[512];
 
-	if (!p || !fgets(path, sizeof(path), p)) {
+	if (!p) {
 		snprintf(why, sizeof(why), "cannot run tests/tools/linux-image.sh");
-	} else {
-		path[strcspn(path, "\n")] = 0;
-		if (pclose(p) != 0)
-			snprintf(why, sizeof(why), "Debian's kernel is not available: %s", path);
-		else if (read_file_as(path, "kernel", &kernel, &kernel_len, err, sizeof(err)))
-			snprintf(why, sizeof(why), "%s", err);
 		return;
 	}
-	if (p)
-		pclose(p);
+	/* the first line is the kernel (or the reason); read all, or the script gets SIGPIPE */
+	if (!fgets(path, sizeof(path), p))
+		snprintf(path, sizeof(path), "tests/tools/linux-image.sh printed nothing");
+	while (fgets(line, sizeof(line), p))
+		;
+	path[strcspn(path, "\n")] = 0;
+	if (pclose(p) != 0)
+		snprintf(why, sizeof(why), "Debian's kernel is not available: %s", path);
+	else if (read_file_as(path, "kernel", &kernel, &kernel_len, err, sizeof(err)))
+		snprintf(why, sizeof(why), "%s", err);
 }
 
 static int setup(void **state)
