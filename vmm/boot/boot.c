@@ -286,12 +286,14 @@ static int boot_load_linux(struct vm *vm, char *err, size_t errlen)
 		vm->pml4_gpa = LINUX_PT_GPA;
 		vm->kernel_start = lb.kernel_lo;
 		vm->kernel_end = lb.kernel_hi;
-		log_info("boot", "Linux %s%s%s, entered at 0x%llx through %s; initrd %llu bytes at 0x%llx",
+		log_info("boot", "Linux %s%s%s, entered at 0x%llx through %s",
 			 lb.has_setup ? "bzImage, payload " : "vmlinux", lb.has_setup ? linux_comp_name(lb.comp) : "",
 			 !lb.has_setup ? "" : vm->cfg.bzimage_decompress == LINUX_DECOMP_GUEST ?
 			 " decompressed by the kernel" : " decompressed on the host",
-			 (unsigned long long)lb.entry, entry_names[lb.entry_kind],
-			 (unsigned long long)lb.initrd_size, (unsigned long long)lb.initrd_gpa);
+			 (unsigned long long)lb.entry, entry_names[lb.entry_kind]);
+		if (lb.initrd_size)
+			log_info("boot", "initrd %llu bytes at 0x%llx", (unsigned long long)lb.initrd_size,
+				 (unsigned long long)lb.initrd_gpa);
 		boot_log_e820(vm);
 	}
 	free(cmdline);
