@@ -10,14 +10,14 @@
 
 CC       ?= gcc
 B        := build
-PKGS     := libzstd libxxhash jansson libxml-2.0
+PKGS     := libzstd libxxhash jansson libxml-2.0 zlib liblzma liblz4 lzo2
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 # Includes are spelled from the repository root ("vmm/lib/log.h", "mm/mm.h"),
 # so scripts/check-deps.sh can check the layering with grep.
 HOSTFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -I. \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2 -pthread
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # ThreadSanitizer cannot share a binary with ASan, hence its own tree. Its
 # runtime wants the classic 47-bit layout with at most 28 bits of mmap

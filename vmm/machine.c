@@ -3,6 +3,7 @@
  * owns the order of the steps (KVM VM before RAM's memslots, devices before
  * the image so the boot info lists them, the manager's threads last) and the
  * built-in exit port, which turns a guest write into the VM's exit status.
+ * Built-in devices: the exit port, the UART, the i8042 (Linux's reset).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "balloon/balloon.h"
 #include "mm/manager.h"
 #include "vmm/boot/boot.h"
+#include "vmm/devices/i8042.h"
 #include "vmm/devices/uart.h"
 #include "vmm/kvm/stats.h"
 #include "vmm/lib/clock.h"
@@ -65,6 +67,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	ret = io_bus_register(&vm->pio, MINIVMM_EXIT_PORT, 4, exit_port_io, vm, "exit-port");
 	if (!ret)
 		ret = uart_init(vm);
+	if (!ret)
+		ret = i8042_init(vm);
 	if (ret) {
 		snprintf(err, errlen, "cannot register built-in devices: %s", strerror(-ret));
 		return ret;
@@ -74,15 +78,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 
 int vm_load(struct vm *vm, char *err, size_t errlen)
 {
-	struct elf_image img;
 	int ret, i;
 
-	ret = elf_load(&vm->mem, vm->cfg.image_buf, vm->cfg.image_len, &img, err, errlen);
+	ret = boot_load(vm, err, errlen);
 	if (ret)
 		return ret;
-	vm->entry = img.entry;
-	vm->kernel_start = img.lo;
-	vm->kernel_end = img.hi;
 
 	vm->nr_cpus = vm->cfg.nr_cpus;
 	vm->vcpus = calloc((size_t)vm->nr_cpus, sizeof(*vm->vcpus));
@@ -119,6 +119,7 @@ void vm_destroy(struct vm *vm)
 	io_bus_free(&vm->pio);
 	io_bus_free(&vm->mmio);
 	uart_destroy(vm);
+	i8042_destroy(vm);
 }
 
 /* ---- what the memory manager gets from the VM (mm/manager.h) ---- */

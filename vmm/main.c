@@ -31,7 +31,8 @@
 static const char usage_text[] =
 "Usage: minivmm [OPTIONS] IMAGE\n"
 "       minivmm --domain FILE [OPTIONS] [IMAGE]\n"
-"Boot the x86-64 ELF kernel IMAGE (for example build/guest.img) in a KVM virtual machine.\n"
+"Boot IMAGE in a KVM virtual machine: the project's x86-64 ELF guest (build/guest.img),\n"
+"a Linux bzImage, or an ELF vmlinux (entered through its PVH note).\n"
 "\n"
 "Guest:\n"
 "  -m, --mem SIZE            guest RAM, with a K/M/G suffix (default 256M); RAM above 3G\n"
@@ -40,6 +41,12 @@ static const char usage_text[] =
 "  -a, --append STRING       guest command line, e.g. \"workload=fill size=64M\"\n"
 "      --guest-pages SIZE    leaf size of the guest's identity page tables: 4K, 2M or 1G\n"
 "                            (default 2M)\n"
+"      --initrd FILE         Linux: initramfs loaded where the boot protocol allows\n"
+"      --bzimage-decompress host|host-zeropage|guest\n"
+"                            Linux bzImage: decompress on the host and enter through PVH\n"
+"                            (host, default) or the 64-bit zero-page entry, or let the\n"
+"                            kernel decompress itself (guest)\n"
+"      --cpu-features -NAME,...  hide CPUID features (e.g. -xsave,-avx,-avx2,-x2apic,-cx16)\n"
 "\n"
 "Memory backing:\n"
 "      --mem-backing TYPE    anon (4 KiB pages), thp (transparent huge pages), memfd\n"
@@ -78,6 +85,7 @@ static const char usage_text[] =
 enum {
 	OPT_GUEST_PAGES = 256, OPT_BACKING, OPT_HPSIZE, OPT_PREALLOC, OPT_MM,
 	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS, OPT_NAME, OPT_RUN_DIR, OPT_DOMAIN,
+	OPT_INITRD, OPT_BZDECOMP, OPT_CPU_FEATURES,   /* Linux guests */
 };
 
 #define RUN_DIR_DEFAULT "/run/minivmm"
@@ -108,6 +116,9 @@ static const struct option long_opts[] = {
 	{ "run-dir",       required_argument, NULL, OPT_RUN_DIR },
 	{ "domain",        required_argument, NULL, OPT_DOMAIN },
 	{ "stats",         no_argument,       NULL, OPT_STATS },
+	{ "initrd",        required_argument, NULL, OPT_INITRD },
+	{ "bzimage-decompress", required_argument, NULL, OPT_BZDECOMP },
+	{ "cpu-features",  required_argument, NULL, OPT_CPU_FEATURES },
 	{ "verbose",       no_argument,       NULL, 'v' },
 	{ "quiet",         no_argument,       NULL, 'q' },
 	{ "help",          no_argument,       NULL, 'h' },
@@ -200,6 +211,28 @@ static void apply_domain(struct vm_config *cfg, struct main_opts *mo)
 		mo->name = name;
 }
 
+/* The options for Linux guests: --initrd, --bzimage-decompress, --cpu-features. */
+static void parse_linux_opt(int c, const char *arg, struct vm_config *cfg)
+{
+	static const char *const modes[] = {
+		[LINUX_DECOMP_HOST] = "host", [LINUX_DECOMP_HOST_ZEROPAGE] = "host-zeropage",
+		[LINUX_DECOMP_GUEST] = "guest",
+	};
+	char err[256];
+
+	if (c == OPT_INITRD) {
+		cfg->initrd = arg;
+	} else if (c == OPT_CPU_FEATURES) {
+		if (cpuid_hide_parse(arg, &cfg->cpu_hide, err, sizeof(err)))
+			die("%s", err);
+	} else {
+		for (cfg->bzimage_decompress = 0; cfg->bzimage_decompress < 3; cfg->bzimage_decompress++)
+			if (strcmp(arg, modes[cfg->bzimage_decompress]) == 0)
+				return;
+		die("--bzimage-decompress '%s' is not valid: use host, host-zeropage or guest", arg);
+	}
+}
+
 static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main_opts *mo)
 {
 	const char *bad;
@@ -264,6 +297,11 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 			break;
 		case OPT_STATS:
 			cfg->stats = true;
+			break;
+		case OPT_INITRD:
+		case OPT_BZDECOMP:
+		case OPT_CPU_FEATURES:
+			parse_linux_opt(c, optarg, cfg);
 			break;
 		case OPT_NAME:
 			if (!name_ok(optarg))

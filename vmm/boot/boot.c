@@ -1,15 +1,23 @@
 /*
- * Boot setup: the identity page tables the vCPUs start on (leaf size chosen
- * by --guest-pages), the flat GDT, and the boot info the guest reads
- * (vmm/boot/bootinfo.h). Page tables live at the top of RAM below the 32-bit
- * hole and are reported to the guest as reserved.
+ * Boot setup for a VM: the image loaded by its kind, then the state the
+ * vCPUs start on. For the own guest: the identity page tables (leaf size
+ * chosen by --guest-pages), the flat GDT, and the boot info the guest reads
+ * (vmm/boot/bootinfo.h); page tables live at the top of RAM below the
+ * 32-bit hole and are reported to the guest as reserved. For Linux: kernel,
+ * initrd and boot data (linux.c), Linux's boot GDT, the MP table, the PIT.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm/boot/boot.h"
 #include "vmm/kvm/kvm.h"
+#include "vmm/lib/log.h"
 #include "vmm/lib/size.h"
+
+#define GDT_CODE64 0x00af9a000000ffffULL   /* DPL 0, present, 64-bit */
+#define GDT_CODE32 0x00cf9a000000ffffULL   /* DPL 0, present, 32-bit, 4 GiB */
+#define GDT_DATA   0x00cf92000000ffffULL
 
 #define PTE_P   0x1ULL
 #define PTE_RW  0x2ULL
@@ -106,7 +114,16 @@ static void add_mem(struct bootinfo *bi, uint64_t addr, uint64_t size, uint32_t 
 	bi->mem[bi->nr_mem++] = (struct bootinfo_mem){ .addr = addr, .size = size, .type = type };
 }
 
+static int boot_setup_own(struct vm *vm, char *err, size_t errlen);
+
 int boot_setup(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->entry_mode != VCPU_ENTRY_OWN)
+		return 0;   /* boot_load_linux() wrote everything Linux reads */
+	return boot_setup_own(vm, err, errlen);
+}
+
+static int boot_setup_own(struct vm *vm, char *err, size_t errlen)
 {
 	struct guest_mem *gm = &vm->mem;
 	const struct mm_region *low = &gm->regions[0];
@@ -115,7 +132,7 @@ int boot_setup(struct vm *vm, char *err, size_t errlen)
 	uint64_t pt_base, need;
 	struct bootinfo *bi;
 	uint64_t *gdt;
-	size_t len;
+	int ret;
 
 	/* tables at the top of low RAM, 2 MiB aligned so they never share a
 	 * guest huge page with memory the guest allocates */
@@ -134,8 +151,8 @@ int boot_setup(struct vm *vm, char *err, size_t errlen)
 
 	gdt = mm_gpa_to_hva(gm, BOOT_GDT_GPA, 3 * 8);
 	gdt[0] = 0;
-	gdt[1] = 0x00af9a000000ffffULL;   /* 64-bit code, DPL 0 */
-	gdt[2] = 0x00cf92000000ffffULL;   /* data, DPL 0 */
+	gdt[1] = GDT_CODE64;
+	gdt[2] = GDT_DATA;
 
 	bi = mm_gpa_to_hva(gm, BOOTINFO_GPA, sizeof(*bi));
 	memset(bi, 0, sizeof(*bi));
@@ -159,18 +176,149 @@ int boot_setup(struct vm *vm, char *err, size_t errlen)
 	bi->nr_dev = (uint32_t)vm->nr_devs;
 	memcpy(bi->dev, vm->devs, sizeof(vm->devs[0]) * (size_t)vm->nr_devs);
 
-	/* the user's command line, then the devices in Linux's virtio_mmio form */
-	len = (size_t)snprintf(bi->cmdline, sizeof(bi->cmdline), "%s", vm->cfg.append ? vm->cfg.append : "");
-	for (int i = 0; i < vm->nr_devs && len < sizeof(bi->cmdline); i++)
-		len += (size_t)snprintf(bi->cmdline + len, sizeof(bi->cmdline) - len,
-					"%svirtio_mmio.device=%lluK@0x%llx:%u", len ? " " : "",
-					(unsigned long long)(vm->devs[i].size >> 10),
-					(unsigned long long)vm->devs[i].base, vm->devs[i].irq);
-	if (len >= sizeof(bi->cmdline)) {
+	ret = boot_cmdline(vm, bi->cmdline, sizeof(bi->cmdline));
+	if (ret) {
 		snprintf(err, errlen, "--append is too long: the guest command line holds %d bytes",
 			 BOOTINFO_CMDLINE_MAX - 1);
-		return -E2BIG;
+		return ret;
 	}
 	snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", bi->cmdline);
+	return 0;
+}
+
+int boot_cmdline(const struct vm *vm, char *buf, size_t size)
+{
+	/* the user's command line, then the devices in Linux's virtio_mmio form */
+	size_t len = (size_t)snprintf(buf, size, "%s", vm->cfg.append ? vm->cfg.append : "");
+
+	for (int i = 0; i < vm->nr_devs && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%svirtio_mmio.device=%lluK@0x%llx:%u",
+					len ? " " : "", (unsigned long long)(vm->devs[i].size >> 10),
+					(unsigned long long)vm->devs[i].base, vm->devs[i].irq);
+	return len < size ? 0 : -E2BIG;
+}
+
+/* ---- Linux ---- */
+
+static const char *const entry_names[] = {
+	[LINUX_ENTRY_PVH] = "its PVH entry (32-bit, hvm_start_info)",
+	[LINUX_ENTRY_64] = "its 64-bit entry (zero page)",
+	[LINUX_ENTRY_32] = "its 32-bit entry (zero page)",
+};
+
+static int boot_linux_initrd(struct vm *vm, struct linux_boot *lb, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret;
+
+	if (!vm->cfg.initrd)
+		return 0;
+	ret = read_file_as(vm->cfg.initrd, "initrd", &buf, &len, err, errlen);
+	if (ret)
+		return ret;
+	ret = linux_load_initrd(&vm->mem, lb, buf, len, err, errlen);
+	free(buf);
+	return ret;
+}
+
+/* Linux's boot GDT: __BOOT_CS (0x10) in the entry's mode, __BOOT_DS (0x18). */
+static int boot_linux_gdt(struct vm *vm, bool long_mode)
+{
+	uint64_t gdt[4] = { 0, 0, long_mode ? GDT_CODE64 : GDT_CODE32, GDT_DATA };
+
+	return mm_write(&vm->mem, BOOT_GDT_GPA, gdt, sizeof(gdt));
+}
+
+/* The machine Linux expects around it: the MP table and the PIT. */
+static int boot_linux_machine(struct vm *vm, char *err, size_t errlen)
+{
+	uint32_t sig = 0, features = 0;
+	int ret;
+
+	kvm_cpuid_leaf1(vm->kvm_fd, &sig, &features);
+	ret = mptable_write(&vm->mem, vm->cfg.nr_cpus, sig, features);
+	if (!ret)
+		ret = kvm_vm_create_pit(vm);
+	if (ret)
+		snprintf(err, errlen, "cannot set up the MP table and PIT for Linux: %s", strerror(-ret));
+	return ret;
+}
+
+/* What Linux will print as its "BIOS-e820:" lines, for the log and the tests. */
+static void boot_log_e820(const struct vm *vm)
+{
+	struct e820_entry map[BP_E820_MAX];
+	int n = e820_build(&vm->mem, map, BP_E820_MAX);
+
+	for (int i = 0; i < n; i++)
+		log_info("boot", "e820: [mem 0x%016llx-0x%016llx] %s", (unsigned long long)map[i].addr,
+			 (unsigned long long)(map[i].addr + map[i].size - 1),
+			 map[i].type == E820_RAM ? "usable" : "reserved");
+}
+
+static int boot_load_linux(struct vm *vm, char *err, size_t errlen)
+{
+	static const int modes[] = { [LINUX_ENTRY_PVH] = VCPU_ENTRY_PVH,
+		[LINUX_ENTRY_64] = VCPU_ENTRY_LINUX64, [LINUX_ENTRY_32] = VCPU_ENTRY_LINUX32 };
+	char *cmdline = malloc(LINUX_CMDLINE_MAX);
+	struct linux_boot lb;
+	int ret;
+
+	if (!cmdline)
+		return -ENOMEM;
+	ret = linux_load_kernel(&vm->mem, vm->cfg.image_buf, vm->cfg.image_len,
+				(enum linux_decomp_mode)vm->cfg.bzimage_decompress, &lb, err, errlen);
+	if (!ret)
+		ret = boot_linux_initrd(vm, &lb, err, errlen);
+	if (!ret && boot_cmdline(vm, cmdline, LINUX_CMDLINE_MAX))
+		ret = -E2BIG;
+	if (!ret)
+		ret = linux_write_boot_data(&vm->mem, &lb, cmdline, &vm->entry_arg, err, errlen);
+	if (!ret)
+		ret = boot_linux_gdt(vm, lb.entry_kind == LINUX_ENTRY_64);
+	if (!ret)
+		ret = boot_linux_machine(vm, err, errlen);
+	if (!ret) {
+		snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline);
+		vm->entry_mode = modes[lb.entry_kind];
+		vm->entry = lb.entry;
+		vm->pml4_gpa = LINUX_PT_GPA;
+		vm->kernel_start = lb.kernel_lo;
+		vm->kernel_end = lb.kernel_hi;
+		log_info("boot", "Linux %s%s%s, entered at 0x%llx through %s",
+			 lb.has_setup ? "bzImage, payload " : "vmlinux", lb.has_setup ? linux_comp_name(lb.comp) : "",
+			 !lb.has_setup ? "" : vm->cfg.bzimage_decompress == LINUX_DECOMP_GUEST ?
+			 " decompressed by the kernel" : " decompressed on the host",
+			 (unsigned long long)lb.entry, entry_names[lb.entry_kind]);
+		if (lb.initrd_size)
+			log_info("boot", "initrd %llu bytes at 0x%llx", (unsigned long long)lb.initrd_size,
+				 (unsigned long long)lb.initrd_gpa);
+		boot_log_e820(vm);
+	}
+	free(cmdline);
+	return ret;
+}
+
+int boot_load(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	enum boot_image_kind kind = boot_image_kind(cfg->image_buf, cfg->image_len);
+	struct elf_image img;
+	int ret;
+
+	if (kind == BOOT_IMAGE_VMLINUX || kind == BOOT_IMAGE_BZIMAGE)
+		return boot_load_linux(vm, err, errlen);
+	if (cfg->initrd) {
+		snprintf(err, errlen, "--initrd is for Linux kernels, and %s is not one", cfg->image);
+		return -EINVAL;
+	}
+	ret = elf_load(&vm->mem, cfg->image_buf, cfg->image_len, &img, err, errlen);
+	if (ret)
+		return ret;
+	vm->entry_mode = VCPU_ENTRY_OWN;
+	vm->entry = img.entry;
+	vm->kernel_start = img.lo;
+	vm->kernel_end = img.hi;
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
- * The ELF64 x86-64 loader. The image is untrusted input: every header,
- * table and segment bound is checked before anything is copied, and a
- * segment must land entirely inside guest RAM.
+ * The ELF64 x86-64 loader and the file reader. The image is untrusted
+ * input: every header, table, note and segment bound is checked before
+ * anything is copied, and a segment must land entirely inside guest RAM.
  */
 #include <elf.h>
 #include <errno.h>
@@ -19,6 +19,12 @@
 
 int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
+	return read_file_as(path, "guest image", buf, len, err, errlen);
+}
+
+int read_file_as(const char *path, const char *what, uint8_t **buf, size_t *len,
+		 char *err, size_t errlen)
+{
 	struct stat st;
 	uint8_t *b;
 	size_t got = 0;
@@ -27,16 +33,16 @@ int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t er
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot open guest image %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
 		return ret;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "guest image %s is not a regular file", path);
+		snprintf(err, errlen, "%s %s is not a regular file", what, path);
 		close(fd);
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > IMAGE_MAX) {
-		snprintf(err, errlen, "guest image %s is larger than 1 GiB", path);
+		snprintf(err, errlen, "%s %s is larger than 1 GiB", what, path);
 		close(fd);
 		return -EFBIG;
 	}
@@ -50,7 +56,7 @@ int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t er
 
 		if (n <= 0) {
 			ret = n < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "cannot read guest image %s: %s", path,
+			snprintf(err, errlen, "cannot read %s %s: %s", what, path,
 				 n < 0 ? strerror(errno) : "unexpected end of file");
 			free(b);
 			close(fd);
@@ -73,7 +79,7 @@ static bool range_in(uint64_t off, uint64_t size, uint64_t total)
 static int elf_check_header(const Elf64_Ehdr *eh, size_t len, char *err, size_t errlen)
 {
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
-		snprintf(err, errlen, "guest image is not an ELF file (build it with 'make', or pass build/guest.img)");
+		snprintf(err, errlen, "guest image is not an ELF file or a bzImage (build it with 'make', or pass build/guest.img)");
 		return -ENOEXEC;
 	}
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
@@ -170,4 +176,90 @@ int elf_load(struct guest_mem *gm, const uint8_t *buf, size_t len,
 	img->lo = lo;
 	img->hi = hi;
 	return 0;
+}
+
+/*
+ * Calls fn on every note of every PT_NOTE segment until it returns nonzero.
+ * Notes are untrusted: each header, name and descriptor is bounded by its
+ * segment, which is bounded by the file.
+ */
+static int elf_each_note(const uint8_t *buf, size_t len,
+			 int (*fn)(const char *name, uint32_t namesz, uint32_t type,
+				   const uint8_t *desc, uint32_t descsz, void *arg), void *arg)
+{
+	Elf64_Ehdr eh;
+
+	if (len < sizeof(eh))
+		return -ENOEXEC;
+	memcpy(&eh, buf, sizeof(eh));
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    !range_in(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len))
+		return -ENOEXEC;
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		uint64_t off, end;
+
+		memcpy(&ph, buf + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_NOTE)
+			continue;
+		if (!range_in(ph.p_offset, ph.p_filesz, len))
+			return -ENOEXEC;
+		for (off = ph.p_offset, end = ph.p_offset + ph.p_filesz; end - off >= sizeof(Elf64_Nhdr);) {
+			Elf64_Nhdr nh;
+			uint64_t name, desc, next;
+			int r;
+
+			memcpy(&nh, buf + off, sizeof(nh));
+			name = off + sizeof(nh);
+			desc = name + (((uint64_t)nh.n_namesz + 3) & ~3ULL);
+			next = desc + (((uint64_t)nh.n_descsz + 3) & ~3ULL);
+			if (next > end || desc + nh.n_descsz > end)
+				return -ENOEXEC;
+			r = fn((const char *)buf + name, nh.n_namesz, nh.n_type, buf + desc, nh.n_descsz, arg);
+			if (r)
+				return r;
+			off = next;
+		}
+	}
+	return 0;
+}
+
+static bool note_named(const char *name, uint32_t namesz, const char *want)
+{
+	size_t n = strlen(want) + 1;
+
+	return namesz == n && memcmp(name, want, n) == 0;
+}
+
+static int pvh_note(const char *name, uint32_t namesz, uint32_t type, const uint8_t *desc,
+		    uint32_t descsz, void *arg)
+{
+	uint64_t *entry = arg;
+
+	if (!note_named(name, namesz, "Xen") || type != XEN_ELFNOTE_PHYS32_ENTRY)
+		return 0;
+	/* a 32-bit address, stored as 4 or 8 bytes (Linux uses _ASM_PTR) */
+	if (descsz != 4 && descsz != 8)
+		return -ENOEXEC;
+	*entry = 0;
+	memcpy(entry, desc, descsz);
+	return *entry <= UINT32_MAX ? 1 : -ENOEXEC;
+}
+
+int elf_pvh_entry(const uint8_t *buf, size_t len, uint64_t *entry)
+{
+	return elf_each_note(buf, len, pvh_note, entry);
+}
+
+static int linux_note(const char *name, uint32_t namesz, uint32_t type, const uint8_t *desc,
+		      uint32_t descsz, void *arg)
+{
+	(void)type; (void)desc; (void)descsz; (void)arg;
+	return note_named(name, namesz, "Linux") || note_named(name, namesz, "Xen");
+}
+
+bool elf_is_linux(const uint8_t *buf, size_t len)
+{
+	return elf_each_note(buf, len, linux_note, NULL) == 1;
 }

@@ -1,6 +1,7 @@
 /*
- * uart: the 8250 UART at COM1 the guest's console writes to; output goes to
- * stdout. Its port handler runs on vCPU threads.
+ * uart: the 8250 UART at COM1 (IRQ 4), the guest's console: output goes to
+ * stdout, input comes from stdin. Its port handler runs on vCPU threads,
+ * its stdin reader on the main loop.
  */
 #ifndef MINIVMM_DEVICES_UART_H
 #define MINIVMM_DEVICES_UART_H

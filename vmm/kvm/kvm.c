@@ -127,6 +127,14 @@ int kvm_vm_init(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+int kvm_vm_create_pit(struct vm *vm)
+{
+	/* the dummy speaker port (0x61) too: Linux reads it while calibrating */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	return ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0 ? -errno : 0;
+}
+
 /* Memslot i holds RAM region i; this file is the only one that sets them. */
 static int kvm_set_slot(struct vm *vm, int i, uint32_t flags)
 {

@@ -34,6 +34,21 @@ struct kvm_stats;
 
 enum guest_page_size { GUEST_PAGES_4K = 4096, GUEST_PAGES_2M = 2 << 20, GUEST_PAGES_1G = 1 << 30 };
 
+/* CPUID bits hidden from the guest (--cpu-features -NAME,...). */
+#define CPUID_HIDE_MAX 32
+struct cpuid_hide {
+	int n;
+	struct { uint32_t leaf, subleaf; uint8_t reg, bit; } bits[CPUID_HIDE_MAX];  /* reg: 0 eax .. 3 edx */
+};
+
+/* How the vCPUs start: the own guest's contract (bootinfo.h) or Linux's. */
+enum vcpu_entry {
+	VCPU_ENTRY_OWN,       /* every vCPU in long mode at the ELF entry */
+	VCPU_ENTRY_PVH,       /* BSP in 32-bit protected mode, paging off, EBX = hvm_start_info */
+	VCPU_ENTRY_LINUX64,   /* BSP in long mode, RSI = zero page */
+	VCPU_ENTRY_LINUX32,   /* BSP in 32-bit protected mode, ESI = zero page */
+};
+
 struct vm_config {
 	const char *image;
 	const uint8_t *image_buf;  /* the image file, read before anything else */
@@ -52,6 +67,10 @@ struct vm_config {
 	const char *name;
 	uint64_t memd_floor;
 	unsigned memd_weight;
+	/* Linux guests */
+	const char *initrd;        /* --initrd FILE or NULL */
+	int bzimage_decompress;    /* enum linux_decomp_mode (vmm/boot/boot.h) */
+	struct cpuid_hide cpu_hide;
 };
 
 struct vcpu {
@@ -82,6 +101,8 @@ struct vm {
 	uint64_t pml4_gpa;
 	uint64_t kernel_start, kernel_end;
 	uint64_t entry;
+	int entry_mode;           /* enum vcpu_entry */
+	uint64_t entry_arg;       /* Linux: GPA of the zero page (RSI/ESI) or hvm_start_info (EBX) */
 
 	int nr_cpus;
 	struct vcpu *vcpus;
@@ -110,6 +131,7 @@ struct vm {
 	struct qmp_registry *qmp_reg;  /* the monitor's commands; exists without --qmp too */
 	struct qmp_server *qmp;
 	struct uart *uart;
+	struct i8042 *i8042;
 	int sig_fd;               /* signalfd for SIGINT/SIGTERM, main thread */
 };
 
@@ -128,6 +150,8 @@ int kvm_vm_dirty_log(struct vm *vm, bool on);
 /* Takes and clears the dirty bitmap of RAM region `region` (one bit per
  * 4 KiB page of that region; KVM write-protects the pages again). */
 int kvm_vm_dirty_fetch(struct vm *vm, int region, uint64_t *bitmap);
+/* The in-kernel PIT (i8254) Linux calibrates and ticks with. */
+int kvm_vm_create_pit(struct vm *vm);
 /* Destroys the vCPUs and closes the VM and /dev/kvm. */
 void kvm_vm_close(struct vm *vm);
 
@@ -159,10 +183,26 @@ int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, int64_t data
  * in the boot info (and on the guest command line as virtio_mmio.device=). */
 int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi);
 
-/* ---- vCPUs (vcpu.c) ---- */
+/* ---- CPUID (cpuid.c) ---- */
 
 /* Whether KVM's vCPUs can map 1 GiB pages (CPUID PDPE1GB). */
 bool kvm_has_1g_pages(int kvm_fd);
+/* Parses "-NAME,-NAME,..." (feature names as in /proc/cpuinfo) into h. */
+int cpuid_hide_parse(const char *spec, struct cpuid_hide *h, char *err, size_t errlen);
+/* KVM_GET_SUPPORTED_CPUID with this vCPU's APIC id and the hidden bits,
+ * KVM's paravirt leaves (0x40000000...) included, set on the vCPU. */
+int vcpu_set_cpuid(struct vcpu *cpu);
+/* CPUID leaf 1 EAX (signature) and EDX (features) the guest will see. */
+int kvm_cpuid_leaf1(int kvm_fd, uint32_t *sig, uint32_t *edx);
+
+/* ---- Linux entry states (vcpu_linux.c) ---- */
+
+/* The boot vCPU's registers for vm->entry_mode (PVH, 64-bit or 32-bit
+ * Linux entry); application processors wait for INIT/SIPI. */
+int vcpu_setup_regs_linux(struct vcpu *cpu);
+
+/* ---- vCPUs (vcpu.c) ---- */
+
 /* Creates the vCPU, maps its kvm_run, sets CPUID; registers come later. */
 int vcpu_create(struct vm *vm, struct vcpu *cpu, int index);
 /* Puts the vCPU in 64-bit long mode at the image entry (bootinfo.h contract). */

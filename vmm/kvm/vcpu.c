@@ -1,7 +1,8 @@
 /*
- * vcpu: creation, the long-mode entry state, and the run loop. One thread
- * per vCPU runs KVM_RUN and one flat switch over the exit reason; port and
- * MMIO accesses go to the registration tables.
+ * vcpu: creation, the own guest's long-mode entry state, and the run loop.
+ * One thread per vCPU runs KVM_RUN and one flat switch over the exit
+ * reason; port and MMIO accesses go to the registration tables. CPUID is
+ * cpuid.c's, Linux's entry states vcpu_linux.c's.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -31,58 +32,6 @@
 #define EFER_LME (1u << 8)
 #define EFER_LMA (1u << 10)
 
-/* KVM's supported CPUID table, or NULL; the caller frees it. */
-static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
-{
-	int n = 128;
-	struct kvm_cpuid2 *c;
-
-	for (;;) {
-		c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
-		if (!c)
-			return NULL;
-		c->nent = (uint32_t)n;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-			return c;
-		free(c);
-		if (errno != E2BIG || n > 4096)
-			return NULL;
-		n *= 2;
-	}
-}
-
-bool kvm_has_1g_pages(int kvm_fd)
-{
-	struct kvm_cpuid2 *c = supported_cpuid(kvm_fd);
-	bool has = false;
-
-	for (uint32_t i = 0; c && i < c->nent; i++)
-		if (c->entries[i].function == 0x80000001)
-			has = c->entries[i].edx & (1u << 26);   /* PDPE1GB */
-	free(c);
-	return has;
-}
-
-static void set_cpuid(struct vcpu *cpu)
-{
-	struct kvm_cpuid2 *c = supported_cpuid(cpu->vm->kvm_fd);
-
-	if (!c)
-		return;
-	for (uint32_t i = 0; i < c->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &c->entries[i];
-
-		/* each vCPU reports its own APIC id */
-		if (e->function == 1)
-			e->ebx = (e->ebx & 0x00ffffffu) | ((uint32_t)cpu->index << 24);
-		if (e->function == 0xb || e->function == 0x1f)
-			e->edx = (uint32_t)cpu->index;
-	}
-	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) < 0)
-		log_err("vcpu", "cpu %d: KVM_SET_CPUID2: %s", cpu->index, strerror(errno));
-	free(c);
-}
-
 int vcpu_create(struct vm *vm, struct vcpu *cpu, int index)
 {
 	void *run;
@@ -96,7 +45,7 @@ int vcpu_create(struct vm *vm, struct vcpu *cpu, int index)
 	if (run == MAP_FAILED)
 		return -errno;
 	cpu->run = run;
-	set_cpuid(cpu);
+	vcpu_set_cpuid(cpu);   /* cpuid.c; logs a failure, the guest may still run */
 	cpu->stats = kvm_stats_open(cpu->fd);
 	if (index == 0) {
 		int khz = ioctl(cpu->fd, KVM_GET_TSC_KHZ, 0);
@@ -111,6 +60,8 @@ int vcpu_setup_regs(struct vcpu *cpu)
 	struct vm *vm = cpu->vm;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
+	if (vm->entry_mode != VCPU_ENTRY_OWN)
+		return vcpu_setup_regs_linux(cpu);   /* vcpu_linux.c */
 	struct kvm_segment code = {
 		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
 		.present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1,
