@@ -21,10 +21,12 @@
  * reconnects. Nothing here exits the daemon.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -112,11 +114,35 @@ static int find_vm(struct memd_lv *lv, const unsigned char *uuid)
 	return -1;
 }
 
+/* Does process pid's command line hold the argument "guest=NAME" or "guest=NAME,..."? */
+static bool is_qemu_of(pid_t pid, const char *name)
+{
+	char path[64], buf[1 << 16], want[MEMD_NAME_MAX + 8];
+	size_t wl, len = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	wl = (size_t)snprintf(want, sizeof(want), "guest=%s", name);
+	/* the arguments are NUL-separated; QEMU's -name value is "guest=NAME,debug-threads=on" */
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		if (!strncmp(buf + i, want, wl) && (!buf[i + wl] || buf[i + wl] == ','))
+			return true;
+	return false;
+}
+
 /* The QEMU pid from libvirt's pid file, if that process is this domain's QEMU. */
 static pid_t qemu_pid(const char *uri, const char *name)
 {
-	char path[512], *text = NULL, *cmd = NULL, want[MEMD_NAME_MAX + 8];
-	pid_t pid = 0;
+	char path[512], *text = NULL;
+	pid_t pid;
 
 	if (strncmp(uri, "qemu:///system", 14))
 		return 0;  /* elsewhere the rss tag is all there is */
@@ -125,18 +151,8 @@ static pid_t qemu_pid(const char *uri, const char *name)
 		return 0;
 	pid = (pid_t)atoi(text);
 	free(text);
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	snprintf(want, sizeof(want), "guest=%s", name);
-	/* a stale pid file must not point us at another process: QEMU has "-name guest=NAME" */
-	if (pid <= 0 || memd_read_text(path, 1 << 16, &cmd) < 0)
-		return 0;
-	for (size_t i = 0, n = strlen(cmd); i < n; i += strlen(cmd + i) + 1)
-		if (!strncmp(cmd + i, want, strlen(want)) && (!cmd[i + strlen(want)] || cmd[i + strlen(want)] == ','))
-			goto found;
-	pid = 0;
-found:
-	free(cmd);
-	return pid;
+	/* a stale pid file must not point us at another process */
+	return pid > 0 && is_qemu_of(pid, name) ? pid : 0;
 }
 
 static void read_metadata(struct memd *d, struct memd_vm *vm, struct lv_dom *ld)

@@ -2,7 +2,8 @@
  * memd lv_xml: what the libvirt backend reads from a domain's XML with
  * libxml2: whether it has a virtio memballoon and its stats period, and
  * minivmm's own metadata (<minivmm:memd floor= unit= weight=/> in the
- * urn:minivmm:domain:1 namespace). Pure functions; any thread.
+ * urn:minivmm:domain:1 namespace, as the domain XML has it, or without a
+ * namespace, as virDomainGetMetadata returns it). Pure functions; any thread.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,14 +86,18 @@ static int unit_mult(const char *u, uint64_t *mult)
 	return -EINVAL;
 }
 
-/* The first element named name in minivmm's namespace, depth first. */
+/*
+ * The first element named name in minivmm's namespace, depth first. One in
+ * no namespace counts too: virDomainGetMetadata returns the element it was
+ * asked for by namespace with that namespace stripped ("<config><memd .../>").
+ */
 static xmlNode *find_ns(xmlNode *n, const char *name)
 {
 	for (; n; n = n->next) {
 		xmlNode *f;
 
-		if (n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-		    !strcmp((const char *)n->ns->href, MEMD_LV_NS) && !strcmp((const char *)n->name, name))
+		if (n->type == XML_ELEMENT_NODE && (!n->ns || (n->ns->href &&
+		    !strcmp((const char *)n->ns->href, MEMD_LV_NS))) && !strcmp((const char *)n->name, name))
 			return n;
 		if ((f = find_ns(n->children, name)))
 			return f;
