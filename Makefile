@@ -16,8 +16,10 @@ CFLAGS   ?= -O2 -g
 # Includes are spelled from the repository root ("vmm/lib/log.h", "mm/mm.h"),
 # so scripts/check-deps.sh can check the layering with grep.
 HOSTFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -I. \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+            $(shell pkg-config --cflags $(PKGS) libvirt 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2 -pthread
+# libvirt only where minivmm-memd's code is linked (its libvirt backend)
+MEMDLIBS := $(shell pkg-config --libs libvirt 2>/dev/null)
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # ThreadSanitizer cannot share a binary with ASan, hence its own tree. Its
 # runtime wants the classic 47-bit layout with at most 28 bits of mmap
@@ -91,11 +93,11 @@ $(B)/minivmm: $(B)/obj/vmm/main.o $(B)/libminivmm.a
 $(B)/minivmm-ctl: $(CTLSRC:%.c=$(B)/obj/%.o) $(B)/libminivmm.a
 	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/minivmm-memd: $(B)/obj/balloon/memd/main.o $(B)/libmemd.a $(B)/libminivmm.a
-	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(HOSTFLAGS) -o $@ $^ $(LDLIBS) $(MEMDLIBS)
 $(B)/asan/minivmm: $(B)/asan/obj/vmm/main.o $(B)/asan/libminivmm.a
 	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/asan/minivmm-memd: $(B)/asan/obj/balloon/memd/main.o $(B)/asan/libmemd.a $(B)/asan/libminivmm.a
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) $(MEMDLIBS)
 $(B)/tsan/minivmm: $(B)/tsan/obj/vmm/main.o $(B)/tsan/libminivmm.a
 	$(CC) $(HOSTFLAGS) $(TSANFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -112,7 +114,7 @@ $(B)/guest.img: $(GUESTOBJ) guest-driver/guest.ld
 # Unit tests (cmocka) link the sanitized libraries.
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/asan/libmemd.a $(B)/asan/libminivmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs cmocka)
+	$(CC) $(HOSTFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) $(MEMDLIBS) $$(pkg-config --libs cmocka)
 $(B)/tsan/tests/test_%: tests/unit/test_%.c $(B)/tsan/libminivmm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTFLAGS) $(TSANFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs cmocka)

@@ -212,8 +212,10 @@ class Libvirtd:
             raise AssertionError("virsh %s: %s" % (" ".join(args), p.stderr.strip()))
         return p.stdout
 
-    def create(self, name, mem_mib=512, cmdline="", extra_xml=""):
-        """Starts a transient TCG domain; returns the path of its console log."""
+    def create(self, name, mem_mib=512, cmdline="", extra_xml="", free_page_reporting=True):
+        """Starts a transient TCG domain; returns the path of its console log.
+        free_page_reporting=False leaves memory the guest freed resident in
+        QEMU, so only the balloon gives it back to the host."""
         vmlinuz, _ = kernel()
         console = os.path.join(self.dir, name + ".console")
         with open(DOMAIN_XML) as f:
@@ -221,6 +223,8 @@ class Libvirtd:
         for k, v in {"@NAME@": name, "@MEM_KIB@": str(mem_mib * 1024), "@KERNEL@": vmlinuz,
                      "@INITRD@": initramfs(), "@CMDLINE@": cmdline, "@CONSOLE@": console}.items():
             xml = xml.replace(k, v)
+        if not free_page_reporting:
+            xml = xml.replace("freePageReporting='on'", "freePageReporting='off'")
         path = os.path.join(self.dir, name + ".xml")
         with open(path, "w") as f:
             f.write(xml)

@@ -27,6 +27,8 @@ void memd_opts_free(struct memd_opts *o)
 {
 	for (int i = 0; i < o->nvm; i++)
 		free(o->vm[i]);
+	for (int i = 0; i < o->nlibvirt; i++)
+		free(o->libvirt[i]);
 	free(o->cgroup);
 	free(o->run_dir);
 	free(o->policy);
@@ -149,6 +151,25 @@ int memd_opts_set(struct memd_opts *o, const char *key, const char *val, char *e
 		if (set_path(&o->vm[o->nvm], key, val, err, errlen))
 			return -EINVAL;
 		o->nvm++;
+		return 0;
+	}
+	if (!strcmp(key, "libvirt")) {
+		if (!*val || !strstr(val, ":")) {
+			snprintf(err, errlen, "--libvirt '%s' is not a libvirt connection URI (e.g. qemu:///system, "
+				 "test:///default)", val);
+			return -EINVAL;
+		}
+		if (o->nlibvirt == MEMD_MAX_SPECS) {
+			snprintf(err, errlen, "more than %d --libvirt connections", MEMD_MAX_SPECS);
+			return -EINVAL;
+		}
+		for (int i = 0; i < o->nlibvirt; i++)
+			if (!strcmp(o->libvirt[i], val))
+				return 0;  /* one connection per URI: the same domains must not be managed twice */
+		o->libvirt[o->nlibvirt] = NULL;
+		if (set_str(&o->libvirt[o->nlibvirt], val, err, errlen))
+			return -ENOMEM;
+		o->nlibvirt++;
 		return 0;
 	}
 	if (!strcmp(key, "run-dir")) {
@@ -364,7 +385,7 @@ int memd_opts_load(struct memd_opts *o, const char *path, char *err, size_t errl
 	return r;
 }
 
-static const struct memd_vm_opt *find(const struct memd_opts *o, const char *name, bool floor)
+static const struct memd_vm_opt *find(const struct memd_opts *o, const char *name, bool floor, bool any_ok)
 {
 	const struct memd_vm_opt *any = NULL;
 
@@ -375,7 +396,7 @@ static const struct memd_vm_opt *find(const struct memd_opts *o, const char *nam
 			continue;
 		if (!strcmp(v->name, name))
 			return v;
-		if (!strcmp(v->name, "*"))
+		if (any_ok && !strcmp(v->name, "*"))
 			any = v;
 	}
 	return any;
@@ -383,14 +404,28 @@ static const struct memd_vm_opt *find(const struct memd_opts *o, const char *nam
 
 uint64_t memd_opts_floor(const struct memd_opts *o, const char *name)
 {
-	const struct memd_vm_opt *v = find(o, name, true);
+	const struct memd_vm_opt *v = find(o, name, true, true);
 
 	return v ? v->floor : 0;
 }
 
+uint64_t memd_opts_floor_own(const struct memd_opts *o, const char *name)
+{
+	const struct memd_vm_opt *v = find(o, name, true, false);
+
+	return v ? v->floor : 0;
+}
+
+uint32_t memd_opts_weight_own(const struct memd_opts *o, const char *name)
+{
+	const struct memd_vm_opt *v = find(o, name, false, false);
+
+	return v ? v->weight : 0;
+}
+
 uint32_t memd_opts_weight(const struct memd_opts *o, const char *name)
 {
-	const struct memd_vm_opt *v = find(o, name, false);
+	const struct memd_vm_opt *v = find(o, name, false, true);
 
 	return v ? v->weight : 0;
 }

@@ -3,8 +3,9 @@
  * --interval, and at once when the PSI trigger fires) finds VMs in the run
  * directory, reconnects the ones that failed, samples the host and every
  * VM, asks the policy, applies its decisions and records all of it (log,
- * events, timeline, metrics). A VM that fails is reported and retried; it
- * never stops the others or the daemon.
+ * events, timeline, metrics). VMs are reached through their backend (vm.c,
+ * backend_libvirt.c); a VM that fails is reported and retried, one that is
+ * gone is dropped; neither stops the others or the daemon. Main thread only.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -60,36 +61,52 @@ static void vm_failed(struct memd *d, struct memd_vm *vm, const char *what, cons
 		snprintf(vm->error, sizeof(vm->error), "%s", msg);
 		memd_log_msg(d, "VM %s (%s): %s; the other VMs are still managed, retrying from %d s to every %d s",
 			     vm->name, vm->path, msg, MEMD_RETRY_MS / 1000, MEMD_RETRY_MAX_MS / 1000);
-		memd_event(d, "MEMD_VM_ERROR", json_pack("{s:s,s:s,s:s}", "vm", vm->name, "socket", vm->path,
-							 "error", msg));
+		memd_event(d, "MEMD_VM_ERROR", json_pack("{s:s,s:s,s:s,s:s}", "vm", vm->name, "kind",
+							 memd_vm_be(vm)->name, "socket", vm->path, "error", msg));
 		vm->error_told = true;
 	}
-	memd_vm_disconnect(vm);
+	memd_vm_be(vm)->disconnect(vm);
 	vm->failures++;
 	vm->retry_ms = memd_now_ms() + (wait < MEMD_RETRY_MAX_MS ? wait : MEMD_RETRY_MAX_MS);
 }
 
-int memd_add_vm(struct memd *d, const char *path, const char *name, bool discovered)
+int memd_add_vm_be(struct memd *d, const struct memd_backend *be, void *priv, const char *where,
+		   const char *name, bool discovered, struct memd_vm **out)
 {
+	struct memd_vm tmp = { .be = be, .priv = priv };
 	struct memd_vm *vm;
 
 	if (d->nvm == MEMD_MAX_VMS) {
-		memd_log_msg(d, "VM %s (%s) not managed: at most %d VMs", name, path, MEMD_MAX_VMS);
+		memd_log_msg(d, "VM %s (%s) not managed: at most %d VMs", name, where, MEMD_MAX_VMS);
+		if (be->release)
+			be->release(&tmp);
 		return -ENOSPC;
 	}
 	vm = calloc(1, sizeof(*vm));
-	if (!vm || !(vm->path = strdup(path))) {
+	if (!vm || !(vm->path = strdup(where))) {
 		free(vm);
+		if (be->release)
+			be->release(&tmp);
 		return -ENOMEM;
 	}
 	vm->id = ++d->next_id;
+	vm->be = be;
+	vm->priv = priv;
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	vm->discovered = discovered;
 	d->vm[d->nvm++] = vm;
-	memd_log_msg(d, "VM %s (%s) %s", name, path, discovered ? "found in the run directory" : "added");
-	memd_event(d, "MEMD_VM_ADDED", json_pack("{s:s,s:s,s:b}", "vm", name, "socket", path,
+	memd_log_msg(d, "VM %s (%s) %s", name, where, !discovered ? "added"
+		     : be == &memd_backend_minivmm ? "found in the run directory" : "found on the connection");
+	memd_event(d, "MEMD_VM_ADDED", json_pack("{s:s,s:s,s:s,s:b}", "vm", name, "kind", be->name, "socket", where,
 						 "discovered", discovered));
+	if (out)
+		*out = vm;
 	return 0;
+}
+
+int memd_add_vm(struct memd *d, const char *path, const char *name, bool discovered)
+{
+	return memd_add_vm_be(d, &memd_backend_minivmm, NULL, path, name, discovered, NULL);
 }
 
 void memd_remove_vm(struct memd *d, int i, const char *why)
@@ -97,9 +114,11 @@ void memd_remove_vm(struct memd *d, int i, const char *why)
 	struct memd_vm *vm = d->vm[i];
 
 	memd_log_msg(d, "VM %s dropped: %s", vm->name, why);
-	memd_event(d, "MEMD_VM_REMOVED", json_pack("{s:s,s:s,s:s}", "vm", vm->name, "socket", vm->path,
-						   "why", why));
-	memd_vm_disconnect(vm);
+	memd_event(d, "MEMD_VM_REMOVED", json_pack("{s:s,s:s,s:s,s:s}", "vm", vm->name, "kind",
+						   memd_vm_be(vm)->name, "socket", vm->path, "why", why));
+	memd_vm_be(vm)->disconnect(vm);
+	if (memd_vm_be(vm)->release)
+		memd_vm_be(vm)->release(vm);
 	free(vm->path);
 	free(vm);
 	memmove(&d->vm[i], &d->vm[i + 1], sizeof(d->vm[0]) * (size_t)(d->nvm - i - 1));
@@ -252,7 +271,7 @@ static void apply(struct memd *d, struct memd_vm *vm, const struct memd_vm_decis
 	snprintf(vm->why, sizeof(vm->why), "%s", dec->why);
 	if (dec->balloon == MEMD_KEEP && dec->resident == MEMD_KEEP)
 		return;
-	r = memd_vm_apply(d, vm, dec, did, sizeof(did), err, sizeof(err));
+	r = memd_vm_be(vm)->apply(d, vm, dec, did, sizeof(did), err, sizeof(err));
 	if (r) {
 		vm_failed(d, vm, "applying a decision", err);
 		return;
@@ -286,14 +305,22 @@ void memd_tick(struct memd *d, bool psi)
 		d->psi_fired = true;
 		d->psi_triggers++;
 	}
-	if (d->o.run_dir || !d->o.nvm)
+	d->ticking = true;
+	if (d->nlv)
+		memd_lv_tick(d);
+	if (d->o.run_dir || (!d->o.nvm && !d->o.nlibvirt))
 		memd_vm_discover(d);
 	now = memd_now_ms();
 	for (int i = 0; i < d->nvm; i++) {
 		struct memd_vm *vm = d->vm[i];
+		const struct memd_backend *be = memd_vm_be(vm);
 
-		if (!vm->qc && now >= vm->retry_ms) {
-			r = memd_vm_connect(d, vm, err, sizeof(err));
+		if (!be->connected(vm) && now >= vm->retry_ms) {
+			r = be->connect(d, vm, err, sizeof(err));
+			if (r == -ESRCH) {
+				memd_remove_vm(d, i--, err);
+				continue;
+			}
 			if (r) {
 				vm_failed(d, vm, "cannot manage it", err);
 				continue;
@@ -303,9 +330,14 @@ void memd_tick(struct memd *d, bool psi)
 			vm->error[0] = '\0';
 			vm->error_told = false;
 		}
-		if (vm->qc && (r = memd_vm_sample(d, vm, memd_now_ms(), err, sizeof(err))))
+		if (!be->connected(vm))
+			continue;
+		r = be->sample(d, vm, memd_now_ms(), err, sizeof(err));
+		if (r == -ESRCH)
+			memd_remove_vm(d, i--, err);
+		else if (r)
 			vm_failed(d, vm, "sampling it failed", err);
-		else if (vm->qc)
+		else
 			vm->failures = 0;
 	}
 	sample_host(d, &in->host);
@@ -321,6 +353,7 @@ void memd_tick(struct memd *d, bool psi)
 	if (r) {
 		memd_log_msg(d, "policy %s refused this tick's input: %s", memd_policy_name(d->policy), d->out.why);
 		d->have_out = false;
+		d->ticking = false;
 		return;
 	}
 	d->have_out = true;
@@ -336,9 +369,10 @@ void memd_tick(struct memd *d, bool psi)
 		/* out.vm[i] answers vin[i]; find its VM by id (the list may not have changed) */
 		for (; k < (size_t)d->nvm && d->vm[k]->id != d->out.vm[i].id; k++)
 			;
-		if (k < (size_t)d->nvm && d->vm[k]->qc)
+		if (k < (size_t)d->nvm && memd_vm_connected(d->vm[k]))
 			apply(d, d->vm[k], &d->out.vm[i]);
 	}
+	d->ticking = false;
 	memd_timeline_sample(d);
 	if (d->o.metrics && in->host.now_ms >= d->next_metrics_ms) {
 		if (memd_metrics_write(d, d->o.metrics, err, sizeof(err)) < 0)
@@ -446,6 +480,8 @@ int memd_start(struct memd *d, char *err, size_t errlen)
 	}
 	for (int i = 0; i < d->o.nvm; i++)
 		memd_add_vm(d, d->o.vm[i], vm_name_of(d->o.vm[i], name, sizeof(name)), false);
+	if (d->o.nlibvirt && (r = memd_lv_start(d, err, errlen)))
+		return r;
 	{
 		char src[600], b[32];
 
@@ -471,6 +507,7 @@ void memd_stop(struct memd *d)
 		fprintf(stderr, "minivmm-memd: %s\n", err);
 	while (d->nvm)
 		memd_remove_vm(d, d->nvm - 1, "the daemon stops");
+	memd_lv_stop(d);
 	memd_control_close(d);
 	if (d->psi_fd >= 0) {
 		if (d->loop)

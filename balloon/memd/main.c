@@ -22,9 +22,9 @@
 
 static const char usage_text[] =
 "Usage: minivmm-memd [OPTIONS]\n"
-"Keep every minivmm VM of this host within one memory budget: watch host pressure\n"
-"and each VM, balloon guests and set their resident targets, give memory back\n"
-"to guests under pressure.\n"
+"Keep every minivmm VM (and libvirt domain) of this host within one memory\n"
+"budget: watch host pressure and each VM, balloon guests and set their resident\n"
+"targets, give memory back to guests under pressure.\n"
 "\n"
 "Budget (one of; default: the host itself, keeping --reserve available):\n"
 "      --budget SIZE         memory the managed VMs may use together (process RSS,\n"
@@ -35,8 +35,11 @@ static const char usage_text[] =
 "VMs:\n"
 "      --vm unix:PATH        a VM's QMP socket (repeatable)\n"
 "      --run-dir DIR         find VMs started with minivmm --name NAME here, as\n"
-"                            NAME.qmp (default /run/minivmm; searched when no --vm\n"
-"                            is given or --run-dir is)\n"
+"                            NAME.qmp (default /run/minivmm; searched when neither\n"
+"                            --vm nor --libvirt is given, or --run-dir is)\n"
+"      --libvirt URI         manage that libvirt connection's running domains with a\n"
+"                            virtio memballoon too, e.g. qemu:///system (repeatable;\n"
+"                            sets their balloon target and, when unset, stats period)\n"
 "      --vm-floor NAME=SIZE  never balloon VM NAME below SIZE (NAME * for every VM;\n"
 "                            default max(256M, 25% of its RAM))\n"
 "      --vm-weight NAME=N    share of memory under pressure, 1-10000 (default 100)\n"
@@ -57,7 +60,8 @@ static const char usage_text[] =
 "  -V, --version             version\n"
 "\n"
 "Exit status: 0 stopped by SIGINT or SIGTERM, 64 bad option or configuration,\n"
-"65 could not start (control socket, cgroup, log file).\n";
+"65 could not start (control socket, cgroup, log file). A libvirt connection that\n"
+"cannot be opened or is lost is reported and retried; it never stops the daemon.\n";
 
 static const struct option long_opts[] = {
 	{ "budget",       required_argument, NULL, 0 },
@@ -65,6 +69,7 @@ static const struct option long_opts[] = {
 	{ "reserve",      required_argument, NULL, 0 },
 	{ "vm",           required_argument, NULL, 0 },
 	{ "run-dir",      required_argument, NULL, 0 },
+	{ "libvirt",      required_argument, NULL, 0 },
 	{ "vm-floor",     required_argument, NULL, 0 },
 	{ "vm-weight",    required_argument, NULL, 0 },
 	{ "config",       required_argument, NULL, 0 },

@@ -1,16 +1,23 @@
 /*
  * minivmm-memd, the daemon around the policy core (policy.h): its options
  * and config file (config.c), the host's signals (host.c: meminfo, PSI and
- * its trigger, memory cgroups, process RSS), the VMs it manages over QMP
- * (vm.c: discovery in the run directory, sampling, applying decisions),
- * the tick that joins them (daemon.c), its control socket (control.c) and
- * its timeline and metrics (timeline.c). main.c is the program.
+ * its trigger, memory cgroups, process RSS), the VMs it manages through a
+ * backend (struct memd_backend): minivmm VMs over QMP (vm.c: discovery in
+ * the run directory, sampling, applying decisions) and libvirt domains
+ * (backend_libvirt.c: connections, domain events, sampling, applying;
+ * lv_event.c: libvirt's event loop run on the daemon's), the tick that
+ * joins them (daemon.c), its control socket (control.c) and its timeline
+ * and metrics (timeline.c). main.c is the program.
  *
  * Threads: one. Everything runs on the main thread's event loop
  * (vmm/lib/loop.h): the tick timer, the PSI trigger, the control socket's
- * clients and the signals. QMP calls to VMs are synchronous with a short
- * timeout; a VM that does not answer is disconnected and retried later, so
- * one VM can delay a tick by at most one timeout.
+ * clients, the signals, and libvirt's sockets and timers (lv_event.c
+ * registers the loop as libvirt's event implementation, so libvirt's
+ * domain events and keepalives are dispatched there too). QMP calls to VMs
+ * are synchronous with a short timeout; a VM that does not answer is
+ * disconnected and retried later, so one VM can delay a tick by at most one
+ * timeout. libvirt calls are synchronous too (libvirt's keepalive closes a
+ * connection whose daemon stops answering).
  *
  * Library functions return 0 or a negative errno with a message in err.
  */
@@ -53,6 +60,8 @@ struct memd_opts {
 	uint64_t reserve;           /* host mode: MemAvailable to keep */
 	char *vm[MEMD_MAX_SPECS];   /* --vm socket paths */
 	int nvm;
+	char *libvirt[MEMD_MAX_SPECS];  /* --libvirt connection URIs */
+	int nlibvirt;
 	char *run_dir;
 	struct memd_vm_opt vmopt[MEMD_MAX_SPECS];
 	int nvmopt;
@@ -77,9 +86,13 @@ int memd_opts_set(struct memd_opts *o, const char *key, const char *val, char *e
  * '{' or '[', else "key = value" lines with # comments. origin names it in errors. */
 int memd_opts_parse(struct memd_opts *o, const char *text, const char *origin, char *err, size_t errlen);
 int memd_opts_load(struct memd_opts *o, const char *path, char *err, size_t errlen);
-/* The floor and weight configured for name (0 = the policy's default). */
+/* The floor and weight configured for name, else for "*" (0 = the policy's default). */
 uint64_t memd_opts_floor(const struct memd_opts *o, const char *name);
 uint32_t memd_opts_weight(const struct memd_opts *o, const char *name);
+/* The same for name itself only, "*" not consulted (0 = none): a domain's own
+ * metadata ranks between the two. */
+uint64_t memd_opts_floor_own(const struct memd_opts *o, const char *name);
+uint32_t memd_opts_weight_own(const struct memd_opts *o, const char *name);
 /* Sum of the floors configured by name (not "*"); for the budget check at start. */
 uint64_t memd_opts_floor_sum(const struct memd_opts *o);
 /* "1.50 GiB" (size_format SIZE_EXACT) into a buffer of 32. */
@@ -127,14 +140,45 @@ void memd_cgroup_close(struct memd_cgroup *cg);
 /* A PSI trigger ("some STALL_US WINDOW_US") on a pressure file: the fd to poll for POLLPRI. */
 int memd_psi_trigger(const char *path, uint64_t stall_us, uint64_t window_us, char *err, size_t errlen);
 
-/* ---- managed VMs (vm.c) ---- */
+/* ---- managed VMs: backends (vm.c: minivmm over QMP; backend_libvirt.c: libvirt domains) ---- */
 
 struct qmp_client;
+struct memd;
+struct memd_vm;
+
+/*
+ * How the daemon reaches one kind of VM. All run on the main thread.
+ * connect prepares a VM for sampling (connects, switches guest stats on;
+ * logs what it had to change, once); sample fills vm->in, vm->rss and
+ * vm->sampled and returns -ESRCH when the VM no longer exists (the daemon
+ * drops it rather than retrying); apply carries out one decision, *did
+ * saying what was sent ("" when nothing). Other errors are negative errnos
+ * with err set: the daemon disconnects the VM and retries with back-off.
+ */
+struct memd_backend {
+	enum memd_vm_kind kind;
+	const char *name;           /* "minivmm", "libvirt": query-vms' "kind" */
+	int (*connect)(struct memd *d, struct memd_vm *vm, char *err, size_t errlen);
+	void (*disconnect)(struct memd_vm *vm);
+	bool (*connected)(const struct memd_vm *vm);
+	int (*sample)(struct memd *d, struct memd_vm *vm, uint64_t now_ms, char *err, size_t errlen);
+	int (*apply)(struct memd *d, struct memd_vm *vm, const struct memd_vm_decision *dec, char *did,
+		     size_t didlen, char *err, size_t errlen);
+	/* Adds the backend's own fields to the VM's query-vms object. */
+	void (*describe)(const struct memd_vm *vm, json_t *o);
+	/* Frees vm->priv when the VM leaves the daemon (after disconnect); may be NULL. */
+	void (*release)(struct memd_vm *vm);
+};
+
+extern const struct memd_backend memd_backend_minivmm;
+extern const struct memd_backend memd_backend_libvirt;
 
 struct memd_vm {
 	uint64_t id;
 	char name[MEMD_NAME_MAX];
-	char *path;                 /* its QMP socket */
+	const struct memd_backend *be;  /* NULL = minivmm (memd_vm_be) */
+	void *priv;                 /* the backend's own state (libvirt: the domain) */
+	char *path;                 /* minivmm: its QMP socket; libvirt: the connection URI */
 	bool discovered;            /* found in the run directory (dropped when its socket goes) */
 	struct qmp_client *qc;      /* NULL while not connected */
 	pid_t pid;
@@ -154,18 +198,64 @@ struct memd_vm {
 	uint64_t actions;
 };
 
-struct memd;
+static inline const struct memd_backend *memd_vm_be(const struct memd_vm *vm)
+{
+	return vm->be ? vm->be : &memd_backend_minivmm;
+}
 
-/* Connects to vm->path and prepares it (guest stats polling); logs what it had to change. */
-int memd_vm_connect(struct memd *d, struct memd_vm *vm, char *err, size_t errlen);
-void memd_vm_disconnect(struct memd_vm *vm);
-/* Fills vm->in from the VM's monitor; now_ms on the daemon's monotonic clock. */
-int memd_vm_sample(struct memd *d, struct memd_vm *vm, uint64_t now_ms, char *err, size_t errlen);
-/* Applies one decision; *did says what was sent ("" when nothing). */
-int memd_vm_apply(struct memd *d, struct memd_vm *vm, const struct memd_vm_decision *dec, char *did,
-		  size_t didlen, char *err, size_t errlen);
+static inline bool memd_vm_connected(const struct memd_vm *vm)
+{
+	return memd_vm_be(vm)->connected(vm);
+}
+
 /* Adds the VMs in the run directory that are not known yet, drops the ones whose socket is gone. */
 void memd_vm_discover(struct memd *d);
+
+/* ---- libvirt connections (backend_libvirt.c) ---- */
+
+#define MEMD_LV_STATS_PERIOD_S 1     /* set on a domain whose balloon has no stats period */
+#define MEMD_LV_KEEPALIVE_S    5     /* libvirt keepalive interval ... */
+#define MEMD_LV_KEEPALIVE_N    3     /* ... and unanswered probes before the connection counts as lost */
+#define MEMD_LV_NS             "urn:minivmm:domain:1"   /* minivmm's <metadata> namespace */
+
+struct memd_lv;
+
+/* Opens every --libvirt connection (a failure is reported and retried, never fatal). */
+int memd_lv_start(struct memd *d, char *err, size_t errlen);
+/* Each tick: reconnects lost connections whose back-off has passed, handles queued domain events. */
+void memd_lv_tick(struct memd *d);
+/* Closes every connection; the daemon has removed the VMs first. */
+void memd_lv_stop(struct memd *d);
+/* The connection a libvirt URI names (NULL none); for the tests. */
+struct memd_lv *memd_lv_find(struct memd *d, const char *uri);
+bool memd_lv_is_open(const struct memd_lv *lv);
+/* Treats a connection as lost, as libvirt's close callback does; for the tests. */
+void memd_lv_lost(struct memd_lv *lv, const char *why);
+/*
+ * Parses minivmm's metadata element as virDomainGetMetadata returns it:
+ * <config xmlns="urn:minivmm:domain:1"><memd floor='512' unit='MiB' weight='2'/></config>.
+ * floor in bytes (unit as libvirt's, KiB when none), 0/0 when absent;
+ * -EINVAL with err naming what is wrong.
+ */
+int memd_lv_parse_metadata(const char *xml, uint64_t *floor, uint32_t *weight, char *err, size_t errlen);
+/* From a domain's XML: has a virtio memballoon, and its stats period (0 none). */
+int memd_lv_parse_balloon(const char *xml, bool *has_balloon, int *period);
+
+/* ---- libvirt's event loop on the daemon's (lv_event.c) ---- */
+
+struct event_loop;
+
+/*
+ * Registers the daemon's loop as libvirt's event implementation
+ * (virEventRegisterImpl: once per process, as libvirt requires, and the
+ * one piece of process-wide state here, because libvirt's callbacks carry
+ * no context) and attaches it to lp. Handles and timeouts libvirt adds
+ * become loop handlers and timerfds; their free callbacks run later from
+ * the loop, never inside a libvirt call. detach moves them off the loop
+ * (they are re-added on the next attach) and runs pending frees.
+ */
+int memd_lv_events_attach(struct event_loop *lp, char *err, size_t errlen);
+void memd_lv_events_detach(void);
 
 /* ---- the daemon (daemon.c) ---- */
 
@@ -205,6 +295,9 @@ struct memd {
 	uint64_t decisions;
 	struct memd_control *ctl;
 	FILE *log;
+	struct memd_lv *lv[MEMD_MAX_SPECS];  /* libvirt connections, one per --libvirt */
+	int nlv;
+	bool ticking;               /* inside memd_tick: VMs are not added or dropped meanwhile */
 };
 
 int memd_start(struct memd *d, char *err, size_t errlen);
@@ -213,6 +306,9 @@ void memd_stop(struct memd *d);
 void memd_tick(struct memd *d, bool psi);
 /* Adds a VM by socket path (discovered: from the run directory). */
 int memd_add_vm(struct memd *d, const char *path, const char *name, bool discovered);
+/* Adds a VM of any backend (priv its state, released with it also on failure); *out the VM. */
+int memd_add_vm_be(struct memd *d, const struct memd_backend *be, void *priv, const char *where,
+		   const char *name, bool discovered, struct memd_vm **out);
 void memd_remove_vm(struct memd *d, int i, const char *why);
 /* Milliseconds on the monotonic clock. */
 uint64_t memd_now_ms(void);

@@ -77,9 +77,10 @@ static json_t *vm_json(const struct memd *d, const struct memd_vm *vm)
 	bool s = vm->sampled;
 
 	json_object_set_new(o, "name", json_string(vm->name));
-	json_object_set_new(o, "socket", json_string(vm->path));
+	json_object_set_new(o, "kind", json_string(memd_vm_be(vm)->name));
+	memd_vm_be(vm)->describe(vm, o);
 	json_object_set_new(o, "discovered", json_boolean(vm->discovered));
-	json_object_set_new(o, "connected", json_boolean(vm->qc != NULL));
+	json_object_set_new(o, "connected", json_boolean(memd_vm_connected(vm)));
 	json_object_set_new(o, "pid", vm->pid > 0 ? json_integer(vm->pid) : json_null());
 	json_object_set_new(o, "error", vm->error[0] ? json_string(vm->error) : json_null());
 	json_object_set_new(o, "ram", s ? fig(in->ram) : json_null());
@@ -261,7 +262,7 @@ char *memd_metrics_text(struct memd *d)
 			uint64_t v[] = { in->ram, in->balloon_target, in->balloon_actual, in->resident, vm->rss,
 					 memd_vm_floor(&d->cfg, in), in->stats.available, in->saved_reported,
 					 in->saved_zero, in->saved_shared, in->saved_compressed, vm->actions,
-					 vm->qc != NULL };
+					 memd_vm_connected(vm) };
 			char lab[160];
 
 			if (!vm->sampled && g != 11 && g != 12)

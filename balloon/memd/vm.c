@@ -1,10 +1,10 @@
 /*
- * memd VMs: one minivmm (or QEMU) behind its QMP socket. Connecting
- * (with guest-stats polling switched on when it is off, and a probe for
- * the resident-target command), sampling the figures the policy reads,
- * applying its decisions with QMP "balloon" and "mm-set-resident-target",
- * and finding VMs in the run directory (NAME.qmp, created by
- * minivmm --name NAME).
+ * memd's minivmm backend (memd_backend_minivmm): one minivmm (or QEMU)
+ * behind its QMP socket. Connecting (with guest-stats polling switched on
+ * when it is off, and a probe for the resident-target command), sampling
+ * the figures the policy reads, applying its decisions with QMP "balloon"
+ * and "mm-set-resident-target", and finding VMs in the run directory
+ * (NAME.qmp, created by minivmm --name NAME). Main thread only.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -98,7 +98,9 @@ static int ensure_polling(struct memd *d, struct memd_vm *vm, char *err, size_t 
 	return 0;
 }
 
-int memd_vm_connect(struct memd *d, struct memd_vm *vm, char *err, size_t errlen)
+static void vm_disconnect(struct memd_vm *vm);
+
+static int vm_connect(struct memd *d, struct memd_vm *vm, char *err, size_t errlen)
 {
 	int r = qmp_client_connect(vm->path, MEMD_QMP_TIMEOUT_MS, 1, &vm->qc, err, errlen);
 
@@ -111,11 +113,11 @@ int memd_vm_connect(struct memd *d, struct memd_vm *vm, char *err, size_t errlen
 	if (!r)
 		r = probe_resident(d, vm, err, errlen);
 	if (r)
-		memd_vm_disconnect(vm);
+		vm_disconnect(vm);
 	return r;
 }
 
-void memd_vm_disconnect(struct memd_vm *vm)
+static void vm_disconnect(struct memd_vm *vm)
 {
 	qmp_client_close(vm->qc);
 	vm->qc = NULL;
@@ -168,7 +170,7 @@ static void sample_mm(struct memd_vm *vm, json_t *mm)
 		in->resident_target = target == 0 ? MEMD_NONE : target;
 }
 
-int memd_vm_sample(struct memd *d, struct memd_vm *vm, uint64_t now_ms, char *err, size_t errlen)
+static int vm_sample(struct memd *d, struct memd_vm *vm, uint64_t now_ms, char *err, size_t errlen)
 {
 	struct memd_vm_in *in = &vm->in;
 	json_t *ret;
@@ -229,8 +231,8 @@ int memd_vm_sample(struct memd *d, struct memd_vm *vm, uint64_t now_ms, char *er
 	return 0;
 }
 
-int memd_vm_apply(struct memd *d, struct memd_vm *vm, const struct memd_vm_decision *dec, char *did,
-		  size_t didlen, char *err, size_t errlen)
+static int vm_apply(struct memd *d, struct memd_vm *vm, const struct memd_vm_decision *dec, char *did,
+		    size_t didlen, char *err, size_t errlen)
 {
 	char b[32];
 	json_t *ret;
@@ -268,6 +270,27 @@ int memd_vm_apply(struct memd *d, struct memd_vm *vm, const struct memd_vm_decis
 	return 0;
 }
 
+static bool vm_connected(const struct memd_vm *vm)
+{
+	return vm->qc != NULL;
+}
+
+static void vm_describe(const struct memd_vm *vm, json_t *o)
+{
+	json_object_set_new(o, "socket", json_string(vm->path));
+}
+
+const struct memd_backend memd_backend_minivmm = {
+	.kind = MEMD_VM_MINIVMM,
+	.name = "minivmm",
+	.connect = vm_connect,
+	.disconnect = vm_disconnect,
+	.connected = vm_connected,
+	.sample = vm_sample,
+	.apply = vm_apply,
+	.describe = vm_describe,
+};
+
 static bool is_socket(const char *path)
 {
 	struct stat st;
@@ -283,7 +306,7 @@ void memd_vm_discover(struct memd *d)
 
 	/* a VM whose socket is gone has exited: minivmm removes it at exit */
 	for (int i = d->nvm - 1; i >= 0; i--)
-		if (d->vm[i]->discovered && !is_socket(d->vm[i]->path))
+		if (d->vm[i]->discovered && memd_vm_be(d->vm[i]) == &memd_backend_minivmm && !is_socket(d->vm[i]->path))
 			memd_remove_vm(d, i, "its socket left the run directory (the VM exited)");
 	dp = opendir(dir);
 	if (!dp)
@@ -297,7 +320,7 @@ void memd_vm_discover(struct memd *d)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		for (int i = 0; i < d->nvm && !known; i++)
-			known = !strcmp(d->vm[i]->path, path);
+			known = memd_vm_be(d->vm[i]) == &memd_backend_minivmm && !strcmp(d->vm[i]->path, path);
 		if (known || !is_socket(path))
 			continue;
 		memcpy(name, de->d_name, n - 4);

@@ -224,6 +224,33 @@ int loop_run(struct event_loop *lp)
 	return 0;
 }
 
+int loop_run_once(struct event_loop *lp, int timeout_ms)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int n = epoll_wait(lp->epfd, evs, LOOP_MAX_EVENTS, timeout_ms), done = 0;
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct loop_handler *h = evs[i].data.ptr;
+
+		if (!h) {
+			uint64_t v;
+
+			/* a stop request: consumed so it does not wake every pass (the flag stays) */
+			if (read(lp->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_err("loop", "stop eventfd: %s", strerror(errno));
+			continue;
+		}
+		if (!h->dead) {
+			loop_dispatch(h, evs[i].events);
+			done++;
+		}
+	}
+	loop_reap(lp);
+	return done;
+}
+
 void loop_stop(struct event_loop *lp)
 {
 	if (!lp)

@@ -30,5 +30,9 @@ int loop_timer_set(int timer_fd, uint64_t period_ns);
  * requested before loop_run() makes it return at once. */
 int loop_run(struct event_loop *lp);
 void loop_stop(struct event_loop *lp);
+/* One pass: waits up to timeout_ms (-1 forever) for events and dispatches
+ * them; returns how many were dispatched, or -errno. Ignores loop_stop():
+ * for callers (tests) that drive the loop themselves. */
+int loop_run_once(struct event_loop *lp, int timeout_ms);
 
 #endif
