@@ -233,6 +233,59 @@ static void parse_linux_opt(int c, const char *arg, struct vm_config *cfg)
 	}
 }
 
+/* The options that shape the machine itself: memory, vCPUs, devices, the monitor. */
+static void parse_machine_opt(int c, const char *arg, struct vm_config *cfg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'm':
+		cfg->mem.ram_size = size_arg("--mem", arg);
+		break;
+	case 'c':
+		if (opts_u64(arg, 1, 1024, &v))
+			die("--cpus '%s' is not valid: give a number of vCPUs from 1 up", arg);
+		cfg->nr_cpus = (int)v;
+		break;
+	case 'a':
+		cfg->append = arg;
+		break;
+	case OPT_GUEST_PAGES:
+		v = size_arg("--guest-pages", arg);
+		if (v != GUEST_PAGES_4K && v != GUEST_PAGES_2M && v != GUEST_PAGES_1G)
+			die("--guest-pages '%s' is not valid: use 4K, 2M or 1G", arg);
+		cfg->guest_page_size = v;
+		break;
+	case OPT_BACKING:
+		if (mm_backing_parse(arg, &cfg->mem.backing) < 0)
+			die("--mem-backing '%s' is not valid: use anon, thp, memfd or hugetlb", arg);
+		break;
+	case OPT_HPSIZE:
+		cfg->mem.hugepage_size = size_arg("--hugepage-size", arg);
+		if (cfg->mem.hugepage_size != (2ULL << 20) && cfg->mem.hugepage_size != (1ULL << 30))
+			die("--hugepage-size '%s' is not valid: use 2M or 1G", arg);
+		break;
+	case OPT_PREALLOC:
+		cfg->mem.prealloc = true;
+		break;
+	case OPT_MM:
+		cfg->mm_opts = arg;
+		break;
+	case OPT_BALLOON:
+		cfg->balloon_opts = arg;
+		break;
+	case OPT_NO_BALLOON:
+		cfg->no_balloon = true;
+		break;
+	case OPT_QMP:
+		cfg->qmp_path = arg;
+		break;
+	case OPT_STATS:
+		cfg->stats = true;
+		break;
+	}
+}
+
 static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main_opts *mo)
 {
 	const char *bad;
@@ -249,54 +302,9 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 	while ((c = getopt_long(argc, argv, ":m:c:a:vqhV", long_opts, NULL)) != -1) {
 		mo->cli |= cli_bit(c);
 		switch (c) {
-		case 'm':
-			cfg->mem.ram_size = size_arg("--mem", optarg);
-			break;
-		case 'c': {
-			uint64_t n;
-
-			if (opts_u64(optarg, 1, 1024, &n))
-				die("--cpus '%s' is not valid: give a number of vCPUs from 1 up", optarg);
-			cfg->nr_cpus = (int)n;
-			break;
-		}
-		case 'a':
-			cfg->append = optarg;
-			break;
-		case OPT_GUEST_PAGES: {
-			uint64_t v = size_arg("--guest-pages", optarg);
-
-			if (v != GUEST_PAGES_4K && v != GUEST_PAGES_2M && v != GUEST_PAGES_1G)
-				die("--guest-pages '%s' is not valid: use 4K, 2M or 1G", optarg);
-			cfg->guest_page_size = v;
-			break;
-		}
-		case OPT_BACKING:
-			if (mm_backing_parse(optarg, &cfg->mem.backing) < 0)
-				die("--mem-backing '%s' is not valid: use anon, thp, memfd or hugetlb", optarg);
-			break;
-		case OPT_HPSIZE:
-			cfg->mem.hugepage_size = size_arg("--hugepage-size", optarg);
-			if (cfg->mem.hugepage_size != (2ULL << 20) && cfg->mem.hugepage_size != (1ULL << 30))
-				die("--hugepage-size '%s' is not valid: use 2M or 1G", optarg);
-			break;
-		case OPT_PREALLOC:
-			cfg->mem.prealloc = true;
-			break;
-		case OPT_MM:
-			cfg->mm_opts = optarg;
-			break;
-		case OPT_BALLOON:
-			cfg->balloon_opts = optarg;
-			break;
-		case OPT_NO_BALLOON:
-			cfg->no_balloon = true;
-			break;
-		case OPT_QMP:
-			cfg->qmp_path = optarg;
-			break;
-		case OPT_STATS:
-			cfg->stats = true;
+		case 'm': case 'c': case 'a': case OPT_GUEST_PAGES: case OPT_BACKING: case OPT_HPSIZE:
+		case OPT_PREALLOC: case OPT_MM: case OPT_BALLOON: case OPT_NO_BALLOON: case OPT_QMP: case OPT_STATS:
+			parse_machine_opt(c, optarg, cfg);
 			break;
 		case OPT_INITRD:
 		case OPT_BZDECOMP:

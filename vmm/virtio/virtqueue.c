@@ -85,6 +85,42 @@ int vq_setup(struct virtq *vq)
 	return 0;
 }
 
+/* One descriptor's flags, length, direction and address against the rules
+ * and guest RAM; 0 with *hva, or -EIO after vq_fail. */
+static int vq_check_desc(struct virtq *vq, uint16_t idx, uint64_t addr, uint32_t len, uint16_t flags,
+			 enum vq_dir dir, bool seen_writable, void **hva)
+{
+	bool writable = flags & VRING_DESC_F_WRITE;
+
+	if (flags & VRING_DESC_F_INDIRECT) {
+		vq_fail(vq, "descriptor %u is indirect (not negotiated)", idx);
+		return -EIO;
+	}
+	if (len == 0) {
+		vq_fail(vq, "descriptor %u has length 0", idx);
+		return -EIO;
+	}
+	if (dir == VQ_DIR_READ && writable) {
+		vq_fail(vq, "descriptor %u is device-writable where a readable buffer is needed", idx);
+		return -EIO;
+	}
+	if (dir == VQ_DIR_WRITE && !writable) {
+		vq_fail(vq, "descriptor %u is device-readable where a writable buffer is needed", idx);
+		return -EIO;
+	}
+	if (dir == VQ_DIR_ANY && !writable && seen_writable) {
+		vq_fail(vq, "descriptor %u: readable buffer after a writable one", idx);
+		return -EIO;
+	}
+	*hva = mm_gpa_to_hva(vq->gm, addr, len);
+	if (!*hva) {
+		vq_fail(vq, "descriptor %u: [0x%llx, +0x%x) is not inside guest RAM",
+			idx, (unsigned long long)addr, len);
+		return -EIO;
+	}
+	return 0;
+}
+
 int vq_pop(struct virtq *vq, struct vq_chain *c, enum vq_dir dir)
 {
 	if (vq->broken)
@@ -121,38 +157,16 @@ int vq_pop(struct virtq *vq, struct vq_chain *c, enum vq_dir dir)
 			return -EIO;
 		}
 		struct vring_desc *g = &vq->desc[idx];
+		/* copied once: the guest may change the descriptor while we look */
 		uint64_t addr = le64toh(READ_ONCE(g->addr));
 		uint32_t len = le32toh(READ_ONCE(g->len));
 		uint16_t flags = le16toh(READ_ONCE(g->flags));
 		uint16_t next = le16toh(READ_ONCE(g->next));
 		bool writable = flags & VRING_DESC_F_WRITE;
+		void *hva;
 
-		if (flags & VRING_DESC_F_INDIRECT) {
-			vq_fail(vq, "descriptor %u is indirect (not negotiated)", idx);
+		if (vq_check_desc(vq, idx, addr, len, flags, dir, seen_writable, &hva))
 			return -EIO;
-		}
-		if (len == 0) {
-			vq_fail(vq, "descriptor %u has length 0", idx);
-			return -EIO;
-		}
-		if (dir == VQ_DIR_READ && writable) {
-			vq_fail(vq, "descriptor %u is device-writable where a readable buffer is needed", idx);
-			return -EIO;
-		}
-		if (dir == VQ_DIR_WRITE && !writable) {
-			vq_fail(vq, "descriptor %u is device-readable where a writable buffer is needed", idx);
-			return -EIO;
-		}
-		if (dir == VQ_DIR_ANY && !writable && seen_writable) {
-			vq_fail(vq, "descriptor %u: readable buffer after a writable one", idx);
-			return -EIO;
-		}
-		void *hva = mm_gpa_to_hva(vq->gm, addr, len);
-		if (!hva) {
-			vq_fail(vq, "descriptor %u: [0x%llx, +0x%x) is not inside guest RAM",
-				idx, (unsigned long long)addr, len);
-			return -EIO;
-		}
 		if (writable)
 			c->write_len += len;
 		else
