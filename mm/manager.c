@@ -456,6 +456,43 @@ static void mm_give_up_huge(struct mm_manager *m, uint64_t c, uint64_t lo, uint6
 		mm_huge_discard_given(m, c, whole);
 }
 
+/* Runs fn on each chunk's slice [lo, hi) of [idx, end), under that chunk's lock. */
+static void mm_each_chunk(struct mm_manager *m, uint64_t idx, uint64_t end,
+			  void (*fn)(struct mm_manager *m, uint64_t c, uint64_t lo, uint64_t hi, void *arg), void *arg)
+{
+	for (uint64_t c = idx / m->ps.chunk_pages; c * m->ps.chunk_pages < end; c++) {
+		struct mm_chunk *ch = &m->ps.chunks[c];
+		uint64_t lo = c * m->ps.chunk_pages, hi = lo + mm_chunk_npages(m, c);
+
+		if (lo < idx)
+			lo = idx;
+		if (hi > end)
+			hi = end;
+		pthread_mutex_lock(&ch->lock);
+		fn(m, c, lo, hi, arg);
+		pthread_mutex_unlock(&ch->lock);
+	}
+}
+
+static void mm_give_up_slice(struct mm_manager *m, uint64_t c, uint64_t lo, uint64_t hi, void *arg)
+{
+	enum mm_page_state why = *(enum mm_page_state *)arg;
+
+	if (m->hugetlb)
+		mm_give_up_huge(m, c, lo, hi, why);
+	else
+		mm_give_up_small(m, lo, hi, why);
+}
+
+static void mm_take_back_slice(struct mm_manager *m, uint64_t c, uint64_t lo, uint64_t hi, void *arg)
+{
+	(void)c;
+	(void)arg;
+	for (uint64_t i = lo; i < hi; i++)
+		if (ps_is_given(ps_state(&m->ps, i)))
+			ps_set_state(&m->ps, i, MM_PAGE_UNTOUCHED, 0);
+}
+
 int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_state why)
 {
 	uint64_t idx, n, end;
@@ -473,27 +510,13 @@ int mmgr_give_up(struct mm_manager *m, uint64_t gpa, uint64_t len, enum mm_page_
 			if (ps_state(&m->ps, i) == MM_PAGE_BALLOONED)
 				return -EEXIST;
 
-	for (uint64_t c = idx / m->ps.chunk_pages; c * m->ps.chunk_pages < end; c++) {
-		struct mm_chunk *ch = &m->ps.chunks[c];
-		uint64_t lo = c * m->ps.chunk_pages, hi = lo + mm_chunk_npages(m, c);
-
-		if (lo < idx)
-			lo = idx;
-		if (hi > end)
-			hi = end;
-		pthread_mutex_lock(&ch->lock);
-		if (m->hugetlb)
-			mm_give_up_huge(m, c, lo, hi, why);
-		else
-			mm_give_up_small(m, lo, hi, why);
-		pthread_mutex_unlock(&ch->lock);
-	}
+	mm_each_chunk(m, idx, end, mm_give_up_slice, &why);
 	return 0;
 }
 
 int mmgr_take_back(struct mm_manager *m, uint64_t gpa, uint64_t len)
 {
-	uint64_t idx, n, end;
+	uint64_t idx, n;
 	int ret;
 
 	if (!m)
@@ -501,21 +524,7 @@ int mmgr_take_back(struct mm_manager *m, uint64_t gpa, uint64_t len)
 	ret = mm_range(m, gpa, len, &idx, &n);
 	if (ret)
 		return ret;
-	end = idx + n;
-	for (uint64_t c = idx / m->ps.chunk_pages; c * m->ps.chunk_pages < end; c++) {
-		struct mm_chunk *ch = &m->ps.chunks[c];
-		uint64_t lo = c * m->ps.chunk_pages, hi = lo + mm_chunk_npages(m, c);
-
-		if (lo < idx)
-			lo = idx;
-		if (hi > end)
-			hi = end;
-		pthread_mutex_lock(&ch->lock);
-		for (uint64_t i = lo; i < hi; i++)
-			if (ps_is_given(ps_state(&m->ps, i)))
-				ps_set_state(&m->ps, i, MM_PAGE_UNTOUCHED, 0);
-		pthread_mutex_unlock(&ch->lock);
-	}
+	mm_each_chunk(m, idx, idx + n, mm_take_back_slice, NULL);
 	return 0;
 }
 
