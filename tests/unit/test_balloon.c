@@ -699,7 +699,7 @@ static void test_qmp_commands(void **state)
 
 /* Plays the monitor: sets targets and reads everything QMP reads, all the
  * time, while the worker serves the queues and the test plays the vCPU. */
-struct monitor { struct vm *vm; struct qmp_registry *reg; atomic_bool stop; unsigned rounds; };
+struct monitor { struct vm *vm; struct qmp_registry *reg; atomic_bool stop; atomic_uint rounds; };
 
 static void *monitor_main(void *p)
 {
@@ -781,6 +781,9 @@ static void test_device_worker(void **state)
 	assert_int_equal(b->stats[4], 11);
 	virtio_mmio_unlock(t);
 
+	/* on a loaded machine the monitor may not have run yet: let it */
+	for (int i = 0; i < 2000 && !atomic_load(&mon.rounds); i++)
+		usleep(1000);
 	atomic_store(&mon.stop, true);
 	pthread_join(th, NULL);
 	qmp_registry_free(mon.reg);
