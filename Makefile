@@ -139,9 +139,10 @@ bench: deps
 	python3 bench/bench.py
 
 # Policies side by side under a real memory cgroup; OVERCOMMIT_ARGS="--quick" for a short run.
+# Debian's python3, which python3-matplotlib (scripts/deps.sh) installs into.
 overcommit: deps
 	@$(MAKE) --no-print-directory all
-	python3 bench/overcommit.py $(OVERCOMMIT_ARGS)
+	/usr/bin/python3 bench/overcommit.py $(OVERCOMMIT_ARGS)
 
 PREFIX ?= /usr/local
 install: all
