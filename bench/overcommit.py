@@ -109,9 +109,18 @@ def run_policy(policy, a, run_dir):
                                      "--log", os.path.join(rd, "timeline.jsonl"),
                                      "--control", "unix:" + os.path.join(rd, "memd.sock")],
                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(rd, "memd.err"), "w"))
+        t0 = time.time()
+
+        def sample_for(seconds):
+            end = time.time() + seconds
+            while time.time() < end:
+                series["t"].append(time.time() - t0)
+                series["usage"].append(cg.usage())
+                time.sleep(0.5)
+
         for i in range(a.vms):
             if i:
-                time.sleep(a.stagger)   # guests come up one after another, as on a host
+                sample_for(a.stagger)   # guests come up one after another, as on a host
             cmd = [MINIVMM, "--name", "vm%d" % i, "--run-dir", rd, "--mem", "%dM" % (a.mem >> 20),
                    "--mm", "cold-age=30", "--balloon", "stats-period=1,free-page-reporting=on",
                    "--append", wss_args(i, a.vms, a.mem, a.duration, a.step), lib.GUEST]
@@ -120,11 +129,8 @@ def run_policy(policy, a, run_dir):
             p = subprocess.Popen(["sh", "-c", 'echo $$ > "$0"/cgroup.procs && exec "$@"', cg.path] + cmd,
                                  stdout=out, stderr=open(os.path.join(rd, "vm%d.err" % i), "w"))
             vms.append(p)
-        t0 = time.time()
         while any(p.poll() is None for p in vms) and time.time() - t0 < a.duration + 240:
-            series["t"].append(time.time() - t0)
-            series["usage"].append(cg.usage())
-            time.sleep(0.5)
+            sample_for(0.5)
         codes = [p.wait(timeout=60) for p in vms]
     finally:
         for p in vms:
@@ -203,8 +209,10 @@ def plots(results, a):
     for r in results:
         ax.plot(r["series"]["t"], [u / MiB for u in r["series"]["usage"]], label=r["policy"])
     ax.axhline(results[0]["budget"] / MiB, color="black", linestyle="--", label="budget")
-    ax.axvline(a.step, color="grey", linestyle=":", label="working set grows")
-    ax.set_xlabel("seconds")
+    ax.axvline(a.step, color="grey", linestyle=":", label="VM 0's working set grows")
+    for k in range(1, a.vms):
+        ax.axvline(k * a.stagger, color="lightgrey", linestyle="-", linewidth=0.8)
+    ax.set_xlabel("seconds since the first VM started (grey lines: the next VMs start)")
     ax.set_ylabel("memory of the VMs (MiB, cgroup usage)")
     ax.legend()
     fig.tight_layout()
