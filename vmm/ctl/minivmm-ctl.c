@@ -241,8 +241,9 @@ void ctl_print_tree(const char *key, json_t *v, int depth)
 
 /* ---- commands ---- */
 
-static int cmd_info(struct ctl *c)
+static int cmd_info(struct ctl *c, const char *unused)
 {
+	(void)unused;
 	char b[32], err[512];
 
 	json_t *st = ctl_must(c, "query-status", NULL);
@@ -322,8 +323,9 @@ static json_t *ctl_guest_stats(struct ctl *c, char *err, size_t errlen)
 					       "property", "guest-stats"), err, errlen);
 }
 
-static int cmd_stats(struct ctl *c)
+static int cmd_stats(struct ctl *c, const char *unused)
 {
+	(void)unused;
 	char err[512];
 	json_t *gs = ctl_guest_stats(c, err, sizeof(err));
 	if (!gs)
@@ -375,8 +377,9 @@ static int64_t ctl_stat(json_t *gs, const char *name)
 	return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
-static int cmd_watch(struct ctl *c)
+static int cmd_watch(struct ctl *c, const char *unused)
 {
+	(void)unused;
 	ctl_catch_interrupt();
 	c->watch = true;
 	printf("watching %s (Ctrl-C to stop)\n", c->path);
@@ -422,8 +425,9 @@ static int cmd_watch(struct ctl *c)
 	return 0;
 }
 
-static int cmd_mm(struct ctl *c)
+static int cmd_mm(struct ctl *c, const char *unused)
 {
+	(void)unused;
 	json_t *ret = ctl_must(c, "query-memory-manager", NULL);
 	const char *k;
 	json_t *v;
@@ -447,8 +451,9 @@ static int cmd_reclaim(struct ctl *c, const char *size)
 	return 0;
 }
 
-static int cmd_quit(struct ctl *c)
+static int cmd_quit(struct ctl *c, const char *unused)
 {
+	(void)unused;
 	json_decref(ctl_must(c, "quit", NULL));
 	printf("minivmm is quitting\n");
 	return 0;
@@ -479,6 +484,25 @@ static int cmd_raw(struct ctl *c, const char *text)
 	int status = json_object_get(msg, "error") ? 1 : 0;
 	json_decref(msg);
 	return status;
+}
+
+/* minivmm-memd's commands, in the table's signature. */
+static int memd_host(struct ctl *c, const char *unused)
+{
+	(void)unused;
+	return ctl_memd_host(c);
+}
+
+static int memd_vms(struct ctl *c, const char *unused)
+{
+	(void)unused;
+	return ctl_memd_vms(c);
+}
+
+static int memd_watch(struct ctl *c, const char *unused)
+{
+	(void)unused;
+	return ctl_memd_watch(c);
 }
 
 int main(int argc, char **argv)
@@ -523,14 +547,20 @@ int main(int argc, char **argv)
 	int nargs = argc - optind - 2;
 	char **args = argv + optind + 2;
 
+	/* One row per command: how many arguments, and what serves it on a VM's
+	 * monitor and on minivmm-memd's control socket (NULL: not there). */
 	static const struct {
 		const char *name;
 		int nargs;
 		const char *args;
+		int (*vm)(struct ctl *c, const char *arg);
+		int (*memd)(struct ctl *c, const char *arg);
 	} table[] = {
-		{ "info", 0, "" }, { "balloon", 1, " SIZE" }, { "stats", 0, "" },
-		{ "watch", 0, "" }, { "mm", 0, "" }, { "reclaim", 1, " SIZE" },
-		{ "quit", 0, "" }, { "raw", 1, " JSON" }, { "host", 0, "" }, { "vms", 0, "" },
+		{ "info", 0, "", cmd_info, NULL }, { "balloon", 1, " SIZE", cmd_balloon, NULL },
+		{ "stats", 0, "", cmd_stats, NULL }, { "watch", 0, "", cmd_watch, memd_watch },
+		{ "mm", 0, "", cmd_mm, NULL }, { "reclaim", 1, " SIZE", cmd_reclaim, NULL },
+		{ "quit", 0, "", cmd_quit, NULL }, { "raw", 1, " JSON", cmd_raw, cmd_raw },
+		{ "host", 0, "", NULL, memd_host }, { "vms", 0, "", NULL, memd_vms },
 	};
 	size_t i;
 	for (i = 0; i < ARRAY_SIZE(table); i++)
@@ -550,36 +580,13 @@ int main(int argc, char **argv)
 		ctl_parse_size(args[0]);
 
 	ctl_connect(&c, sock);
-	int status;
-	bool vm_only = strcmp(cmd, "raw") && strcmp(cmd, "watch");
-	if (c.daemon && vm_only && strcmp(cmd, "host") && strcmp(cmd, "vms"))
+	if (c.daemon && !table[i].memd)
 		die("%s is minivmm-memd's control socket: '%s' is a command for a VM; "
 		    "use host, vms, watch or raw", c.path, cmd);
-	if (!c.daemon && (!strcmp(cmd, "host") || !strcmp(cmd, "vms")))
+	if (!c.daemon && !table[i].vm)
 		die("%s is not minivmm-memd's control socket: '%s' is a command for minivmm-memd "
 		    "(started with --control unix:SOCKET)", c.path, cmd);
-	if (c.daemon && !strcmp(cmd, "host"))
-		status = ctl_memd_host(&c);
-	else if (c.daemon && !strcmp(cmd, "vms"))
-		status = ctl_memd_vms(&c);
-	else if (c.daemon && !strcmp(cmd, "watch"))
-		status = ctl_memd_watch(&c);
-	else if (!strcmp(cmd, "info"))
-		status = cmd_info(&c);
-	else if (!strcmp(cmd, "balloon"))
-		status = cmd_balloon(&c, args[0]);
-	else if (!strcmp(cmd, "stats"))
-		status = cmd_stats(&c);
-	else if (!strcmp(cmd, "watch"))
-		status = cmd_watch(&c);
-	else if (!strcmp(cmd, "mm"))
-		status = cmd_mm(&c);
-	else if (!strcmp(cmd, "reclaim"))
-		status = cmd_reclaim(&c, args[0]);
-	else if (!strcmp(cmd, "quit"))
-		status = cmd_quit(&c);
-	else
-		status = cmd_raw(&c, args[0]);
+	int status = (c.daemon ? table[i].memd : table[i].vm)(&c, nargs ? args[0] : NULL);
 	qmp_client_close(c.qc);
 	return status;
 }
