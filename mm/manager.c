@@ -628,6 +628,13 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "scan-passes", atomic_load(&m->passes));
 	mm_set_u64(obj, "resident-target", atomic_load(&m->resident_target));
 	mm_set_u64(obj, "resident-target-passes", atomic_load(&m->target_passes));
+	json_t *idle = json_object();
+	for (int k = 0; k < MM_IDLE_BUCKETS; k++) {
+		char key[16];
+		snprintf(key, sizeof(key), "%us", MM_IDLE_SECONDS[k]);
+		mm_set_u64(idle, key, atomic_load(&m->idle_pages[k]) << MM_PAGE_SHIFT);
+	}
+	json_object_set_new(obj, "idle-bytes", idle);
 	mm_set_u64(obj, "uffd-registered-chunks", atomic_load(&m->nr_registered));
 	uint64_t meta = ps_metadata_bytes(&m->ps) + m->pol.meta_bytes;
 	mm_set_u64(obj, "metadata-bytes", meta);

@@ -40,6 +40,10 @@ struct mm_opts {
 
 /* Log-linear latency histogram (about 12% resolution). */
 #define MM_HIST_BUCKETS 320
+
+/* Idle thresholds (seconds) of the idle-bytes figures, shortest first. */
+#define MM_IDLE_BUCKETS 4
+static const unsigned MM_IDLE_SECONDS[MM_IDLE_BUCKETS] = { 2, 5, 10, 30 };
 struct mm_hist {
 	_Atomic uint64_t b[MM_HIST_BUCKETS];
 	_Atomic uint64_t n, sum_ns, max_ns;
@@ -99,6 +103,10 @@ struct mm_manager {
 	_Atomic uint64_t cold_age_ms;    /* current threshold, for the query */
 	_Atomic uint64_t resident_target;   /* bytes of guest RAM resident wanted; 0: none */
 	_Atomic uint64_t target_passes;     /* passes that worked toward it */
+	/* Resident pages not written for at least MM_IDLE_SECONDS[k] as of the
+	 * last regular pass: how much a resident target can take without
+	 * touching the working set (host policies read it; the scanner writes). */
+	_Atomic uint64_t idle_pages[MM_IDLE_BUCKETS];
 
 	/* figures */
 	_Atomic uint64_t refaults;               /* faults that restored evicted pages */

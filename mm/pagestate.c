@@ -81,7 +81,7 @@ void ps_set_state(struct mm_pagestate *ps, uint64_t idx, enum mm_page_state st, 
 		ps_flag_clear(ps, idx, PS_TOUCHED);
 }
 
-void ps_age(struct mm_pagestate *ps, uint64_t idx, bool written)
+unsigned ps_age(struct mm_pagestate *ps, uint64_t idx, bool written)
 {
 	uint64_t old = atomic_load_explicit(&ps->ent[idx], memory_order_relaxed), nw;
 
@@ -102,6 +102,7 @@ void ps_age(struct mm_pagestate *ps, uint64_t idx, bool written)
 		}
 	} while (!atomic_compare_exchange_weak_explicit(&ps->ent[idx], &old, nw,
 							memory_order_acq_rel, memory_order_relaxed));
+	return ps_age_of(nw);
 }
 
 const char *ps_state_name(enum mm_page_state s)

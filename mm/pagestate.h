@@ -97,8 +97,8 @@ static inline void ps_flag_set(struct mm_pagestate *ps, uint64_t idx, uint64_t f
 static inline void ps_flag_clear(struct mm_pagestate *ps, uint64_t idx, uint64_t f) { ps_update(ps, idx, f, 0); }
 
 /* One scanner observation: written since last pass (age 0, clears SKIP) or
- * not (age + 1, saturating; the skip countdown runs down). */
-void ps_age(struct mm_pagestate *ps, uint64_t idx, bool written);
+ * not (age + 1, saturating; the skip countdown runs down). Returns the new age. */
+unsigned ps_age(struct mm_pagestate *ps, uint64_t idx, bool written);
 
 static inline bool ps_is_evicted(enum mm_page_state s)
 {

@@ -136,8 +136,13 @@ static void scan_observe(struct mm_manager *m, bool force)
 	uint8_t *vec = m->mincore_vec;
 	bool have_vec = vec && mincore(m->gm->base, m->gm->ram_size, vec) == 0;
 
-	uint64_t host = 0;
+	uint64_t host = 0, idle[MM_IDLE_BUCKETS] = { 0 };
+	unsigned idle_ticks[MM_IDLE_BUCKETS];
 
+	for (int k = 0; k < MM_IDLE_BUCKETS; k++) {
+		uint64_t t = ((uint64_t)MM_IDLE_SECONDS[k] * 1000 + m->o.scan_period_ms - 1) / m->o.scan_period_ms;
+		idle_ticks[k] = t > PS_AGE_MAX ? PS_AGE_MAX : (unsigned)t;
+	}
 	scan_fetch_dirty(m);
 	for (uint64_t idx = 0; idx < m->ps.nr_pages; idx++) {
 		if (idx % 64 == 0)
@@ -164,11 +169,20 @@ static void scan_observe(struct mm_manager *m, bool force)
 		default:
 			break;
 		}
-		if (written)
+		if (written) {
 			ps_age(&m->ps, idx, true);
-		else if (!force)
-			ps_age(&m->ps, idx, false);
+		} else if (!force) {
+			unsigned age = ps_age(&m->ps, idx, false);
+
+			if (ps_state(&m->ps, idx) == MM_PAGE_RESIDENT)
+				for (int k = 0; k < MM_IDLE_BUCKETS && age >= idle_ticks[k]; k++)
+					idle[k]++;
+		}
 	}
+	/* A forced pass does not age pages, so its counts would say nothing. */
+	if (!force)
+		for (int k = 0; k < MM_IDLE_BUCKETS; k++)
+			atomic_store(&m->idle_pages[k], idle[k]);
 }
 
 /* ---- eviction ---- */
