@@ -324,6 +324,8 @@ static int lv_sample(struct memd *d, struct memd_vm *vm, uint64_t now_ms, char *
 	in->resident_target_ok = false;
 	in->saved_reported = in->saved_zero = in->saved_shared = in->saved_compressed = MEMD_NONE;
 	in->refault_rate = MEMD_NONE;
+	for (int k = 0; k < MEMD_IDLE_N; k++)
+		in->idle[k] = MEMD_NONE;
 	/* the domain's own name in --vm-floor/--vm-weight wins, then its metadata, then "*" */
 	in->floor = memd_opts_floor_own(&d->o, vm->name);
 	if (!in->floor)

@@ -142,6 +142,22 @@ int memd_opts_set(struct memd_opts *o, const char *key, const char *val, char *e
 		o->reserve = v;
 		return 0;
 	}
+	if (!strcmp(key, "headroom")) {
+		if (size_parse(val, &v) < 0) {
+			snprintf(err, errlen, "--headroom '%s' is not a size (e.g. 1G; 0 = automatic)", val);
+			return -EINVAL;
+		}
+		o->headroom = v;
+		return 0;
+	}
+	if (!strcmp(key, "ksm")) {
+		if (strcmp(val, "on") && strcmp(val, "off")) {
+			snprintf(err, errlen, "--ksm '%s' is not on or off", val);
+			return -EINVAL;
+		}
+		o->ksm = !strcmp(val, "on");
+		return 0;
+	}
 	if (!strcmp(key, "vm")) {
 		if (o->nvm == MEMD_MAX_SPECS) {
 			snprintf(err, errlen, "more than %d --vm sockets", MEMD_MAX_SPECS);

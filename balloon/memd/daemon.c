@@ -234,7 +234,7 @@ static void sample_host(struct memd *d, struct memd_host_in *h)
 		.psi_some_avg10 = hn->psi.some_avg10,
 		.psi_full_avg10 = hn->psi.full_avg10,
 		.psi_trigger = d->psi_fired,
-		.ksm_pages_to_scan = MEMD_NONE,
+		.ksm_pages_to_scan = memd_ksm_pages_to_scan(&d->ksm),
 		.vmm_rss = 0,
 	};
 	for (int i = 0; i < d->nvm; i++)
@@ -291,6 +291,29 @@ static void apply(struct memd *d, struct memd_vm *vm, const struct memd_vm_decis
 	memd_timeline(d, "decision", rec);
 	if (d->o.verbose)
 		fprintf(stderr, "minivmm-memd: VM %s: %s (%s)\n", vm->name, did, dec->why);
+}
+
+static void apply_ksm(struct memd *d)
+{
+	const struct memd_ksm_decision *k = &d->out.ksm;
+	bool changed;
+	char err[400];
+
+	if (memd_ksm_apply(&d->ksm, k, &changed, err, sizeof(err)) < 0) {
+		if (!d->ksm_told)
+			memd_log_msg(d, "KSM decision not applied: %s", err);
+		d->ksm_told = true;
+		return;
+	}
+	if (changed) {
+		json_t *rec = json_pack("{s:i,s:I,s:I,s:s}", "run", k->run, "pages-to-scan",
+					(json_int_t)d->ksm.cur[1], "sleep-ms", (json_int_t)d->ksm.cur[2], "why", k->why);
+
+		memd_event(d, "MEMD_KSM", json_incref(rec));
+		memd_timeline(d, "ksm", rec);
+		if (d->o.verbose)
+			fprintf(stderr, "minivmm-memd: ksm: %s\n", k->why);
+	}
 }
 
 void memd_tick(struct memd *d, bool psi)
@@ -357,6 +380,8 @@ void memd_tick(struct memd *d, bool psi)
 		return;
 	}
 	d->have_out = true;
+	if (d->o.ksm && d->out.decided && d->out.ksm.action == MEMD_SET)
+		apply_ksm(d);
 	if (d->out.state != d->state || d->ticks == 1) {
 		json_t *ev = json_pack("{s:s,s:s,s:s}", "from", memd_state_name(d->state), "to",
 				       memd_state_name(d->out.state), "why", d->out.why);
@@ -434,6 +459,9 @@ int memd_start(struct memd *d, char *err, size_t errlen)
 		if (d->cg.pressure_file)
 			psi_path = d->cg.pressure_file;
 	}
+	d->cfg.headroom = d->o.headroom;
+	if (d->o.ksm && (r = memd_ksm_open(&d->ksm, "/sys/kernel/mm/ksm", err, errlen)))
+		return r;
 	if (memd_policy_new(pname, &d->cfg, &d->policy) < 0) {
 		snprintf(err, errlen, "policy '%s' is not known: use minivmm, mom or none", pname);
 		return -EINVAL;
@@ -508,6 +536,7 @@ void memd_stop(struct memd *d)
 	while (d->nvm)
 		memd_remove_vm(d, d->nvm - 1, "the daemon stops");
 	memd_lv_stop(d);
+	memd_ksm_restore(&d->ksm);
 	memd_control_close(d);
 	if (d->psi_fd >= 0) {
 		if (d->loop)

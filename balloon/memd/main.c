@@ -49,6 +49,11 @@ static const char usage_text[] =
 "      --policy NAME         minivmm (default), mom (oVirt MOM's rules) or none\n"
 "                            (observe only)\n"
 "      --interval SECONDS    tick period (default 1); a PSI trigger also wakes it\n"
+"      --headroom SIZE       minivmm policy: room kept ahead of bursts by trimming\n"
+"                            pages idle 10 s (default: the largest VM's RAM, at\n"
+"                            most 40% of the budget; 0 = that default)\n"
+"      --ksm on|off          mom policy: apply its KSM rule to the host's ksmd\n"
+"                            (settings found at start are put back; default off)\n"
 "\n"
 "Output and control:\n"
 "      --control unix:PATH   QMP-style monitor: query-host, query-vms, set-budget,\n"
@@ -75,6 +80,8 @@ static const struct option long_opts[] = {
 	{ "config",       required_argument, NULL, 0 },
 	{ "policy",       required_argument, NULL, 0 },
 	{ "interval",     required_argument, NULL, 0 },
+	{ "headroom",     required_argument, NULL, 0 },
+	{ "ksm",          required_argument, NULL, 0 },
 	{ "control",      required_argument, NULL, 0 },
 	{ "log",          required_argument, NULL, 0 },
 	{ "metrics-file", required_argument, NULL, 0 },

@@ -58,6 +58,8 @@ struct memd_opts {
 	uint64_t budget;            /* with MEMD_SRC_BUDGET */
 	char *cgroup;               /* with MEMD_SRC_CGROUP */
 	uint64_t reserve;           /* host mode: MemAvailable to keep */
+	uint64_t headroom;          /* minivmm policy: room kept with idle pages; 0 automatic */
+	bool ksm;                   /* --ksm on: apply the policy's KSM decisions to ksmd */
 	char *vm[MEMD_MAX_SPECS];   /* --vm socket paths */
 	int nvm;
 	char *libvirt[MEMD_MAX_SPECS];  /* --libvirt connection URIs */
@@ -257,6 +259,27 @@ struct event_loop;
 int memd_lv_events_attach(struct event_loop *lp, char *err, size_t errlen);
 void memd_lv_events_detach(void);
 
+/* ---- ksmd, for the MOM policy's KSM rule with --ksm on (ksm.c) ---- */
+
+#define MEMD_KSM_NFILES 3           /* run, pages_to_scan, sleep_millisecs */
+
+struct memd_ksm {
+	bool open;
+	char dir[256];
+	uint64_t saved[MEMD_KSM_NFILES];   /* found at start, put back at stop */
+	uint64_t cur[MEMD_KSM_NFILES];     /* as we last wrote them */
+};
+
+/* Reads and keeps the current settings; -errno with err when KSM is absent. */
+int memd_ksm_open(struct memd_ksm *k, const char *dir, char *err, size_t errlen);
+/* Current pages_to_scan (MOM's rule adds to it), MEMD_NONE when unknown. */
+uint64_t memd_ksm_pages_to_scan(const struct memd_ksm *k);
+/* Writes what differs from the last write; *changed says whether anything was. */
+int memd_ksm_apply(struct memd_ksm *k, const struct memd_ksm_decision *dec, bool *changed, char *err,
+		   size_t errlen);
+/* Puts the settings found at open back. */
+void memd_ksm_restore(struct memd_ksm *k);
+
 /* ---- the daemon (daemon.c) ---- */
 
 struct memd_host_now {
@@ -276,6 +299,8 @@ struct memd {
 	struct event_loop *loop;
 	struct memd_cgroup cg;
 	bool have_cg;
+	struct memd_ksm ksm;        /* open with --ksm on */
+	bool ksm_told;              /* a failed write was said */
 	int psi_fd;                 /* PSI trigger, -1 none */
 	char psi_file[64];
 	bool psi_fired;

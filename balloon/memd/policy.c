@@ -48,7 +48,21 @@ void memd_config_default(struct memd_config *cfg)
 		.min_change = 4 * MiB,
 		.major_fault_rate = 100,
 		.refault_rate = 200,
+		.headroom_pct = 40,
+		.trim_idle_s = 10,
+		.squeeze_idle_s = 5,
+		.lookahead_ms = 2000,
 	};
+}
+
+uint64_t memd_vm_idle(const struct memd_vm_in *vm, uint32_t seconds)
+{
+	static const uint32_t secs[MEMD_IDLE_N] = MEMD_IDLE_SECONDS_INIT;
+
+	for (int k = 0; k < MEMD_IDLE_N; k++)
+		if (secs[k] >= seconds)
+			return vm->idle[k] == MEMD_NONE ? 0 : vm->idle[k];
+	return 0;
 }
 
 int memd_policy_new(const char *name, const struct memd_config *cfg, struct memd_policy **out)

@@ -30,6 +30,10 @@
 
 enum memd_vm_kind { MEMD_VM_MINIVMM, MEMD_VM_LIBVIRT };
 
+/* The idle thresholds minivmm's query-memory-manager reports ("idle-bytes"), shortest first. */
+#define MEMD_IDLE_N 4
+#define MEMD_IDLE_SECONDS_INIT { 2, 5, 10, 30 }
+
 /* Host states, calmest first; "tight" exists only for the minivmm and none policies. */
 enum memd_state { MEMD_OK, MEMD_TIGHT, MEMD_PRESSURE, MEMD_CRITICAL };
 
@@ -78,6 +82,9 @@ struct memd_vm_in {
 	bool resident_target_ok;    /* the VM supports a resident target (minivmm with --mm) */
 	uint64_t saved_reported, saved_zero, saved_shared, saved_compressed;  /* bytes, MEMD_NONE unknown */
 	uint64_t refault_rate;      /* refaults per second of evicted pages; MEMD_NONE unknown */
+	/* resident guest RAM not written for at least MEMD_IDLE_SECONDS[k] (minivmm --mm's
+	 * idle-bytes); MEMD_NONE unknown. What a resident target takes without the working set. */
+	uint64_t idle[MEMD_IDLE_N];
 	uint64_t floor;             /* never balloon or shrink below this; 0 = the default floor */
 	uint32_t weight;            /* share of memory under pressure, 0 = default (100); more keeps more */
 	struct memd_guest_stats stats;
@@ -111,6 +118,7 @@ struct memd_ksm_decision {
 struct memd_output {
 	enum memd_state state;
 	int64_t room;               /* bytes left under the budget (or above the reserve); < 0 over */
+	uint64_t headroom;          /* minivmm: room it keeps ahead of bursts (0 other policies) */
 	bool decided;               /* the policy evaluated its rules this tick (MOM: every 10 s) */
 	char why[MEMD_WHY_MAX];     /* the host-level reasoning */
 	size_t nvm;                 /* = input nvm; vm[i] answers input vm[i] */
@@ -138,6 +146,12 @@ struct memd_config {
 	uint64_t min_change;        /* smaller changes are not worth a command (4 MiB) */
 	uint64_t major_fault_rate;  /* guest major faults per second that mean pressure (100) */
 	uint64_t refault_rate;      /* host refaults per second that mean pressure (200) */
+	uint64_t headroom;          /* room kept ahead of bursts by trimming idle pages; 0 = the
+	                             * largest VM's RAM, at most headroom_pct of the budget */
+	uint32_t headroom_pct;      /* (40) */
+	uint32_t trim_idle_s;       /* headroom trims take pages idle this long (10; one of MEMD_IDLE_SECONDS) */
+	uint32_t squeeze_idle_s;    /* under pressure, pages idle this long are taken unpaced (5) */
+	uint64_t lookahead_ms;      /* usage growing: need what it grows in this long (2000) */
 };
 
 struct memd_policy;
@@ -159,6 +173,8 @@ int memd_policy_tick(struct memd_policy *p, const struct memd_input *in, struct 
 const char *memd_state_name(enum memd_state s);
 /* The floor in force: the VM's own, else max(floor_min, floor_pct of RAM), never above RAM. */
 uint64_t memd_vm_floor(const struct memd_config *cfg, const struct memd_vm_in *vm);
+/* Bytes of the VM idle at least seconds (the nearest reported threshold at or above it); 0 unknown. */
+uint64_t memd_vm_idle(const struct memd_vm_in *vm, uint32_t seconds);
 /* Are the guest's stats usable now: refreshed within stale_ms and not all missing? */
 bool memd_stats_fresh(const struct memd_config *cfg, const struct memd_vm_in *vm, uint64_t now_ms);
 

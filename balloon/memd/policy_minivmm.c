@@ -56,6 +56,8 @@ struct track {
 
 struct mv_vm {
 	struct track bal, res;
+	bool trim;                      /* the resident target is a headroom trim: cleared once reached */
+	uint64_t trim_target;
 	uint64_t cooldown_until;
 	uint64_t pressure_ms;           /* last time pressure was seen; 0 never */
 	bool have_prev;
@@ -64,6 +66,9 @@ struct mv_vm {
 
 struct mv_state {
 	struct memd_hyst hy;
+	bool have_room;
+	int64_t prev_room;              /* room at the previous tick, for the growth rate */
+	uint64_t prev_ms;
 	struct memd_slots slots;
 	struct mv_vm vm[MEMD_MAX_VMS];
 };
@@ -78,6 +83,7 @@ struct mv_cur {
 	bool fresh;                     /* guest stats usable */
 	uint64_t avail;                 /* MEMD_NONE unknown */
 	bool pressured, stepped_back, cooling;
+	uint64_t idle_trim, idle_squeeze;   /* idle bytes a headroom trim / a squeeze may take */
 	char name[32];
 };
 
@@ -216,7 +222,16 @@ static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t 
 		v->bal.target = MEMD_NONE;
 		c->stepped_back = true;
 	}
-	if (vm->resident_target != MEMD_NONE && vm->resident_target_ok &&
+	if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && v->trim &&
+	    track(&v->res, cfg, vm->resident_target, vm->resident, now)) {
+		memd_why(c->d->why, " headroom trim to %s cleared: resident %s (no progress for %.1f s);",
+			 memd_sz(a, (int64_t)vm->resident_target), memd_sz(b, (int64_t)vm->resident),
+			 (double)(now - v->res.progress_ms) / 1000);
+		c->d->resident = MEMD_CLEAR;
+		v->res.target = MEMD_NONE;
+		v->trim = false;
+		c->stepped_back = true;
+	} else if (vm->resident_target != MEMD_NONE && vm->resident_target_ok &&
 	    track(&v->res, cfg, vm->resident_target, vm->resident, now)) {
 		memd_why(c->d->why, " resident target %s stepped back to resident %s (no progress for %.1f s);",
 			 memd_sz(a, (int64_t)vm->resident_target), memd_sz(b, (int64_t)vm->resident),
@@ -276,7 +291,7 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 {
 	uint64_t key[MEMD_MAX_VMS], asked = 0;
 	size_t idx[MEMD_MAX_VMS], k;
-	char a[MEMD_SZ], b[MEMD_SZ], d[MEMD_SZ], e[MEMD_SZ];
+	char a[MEMD_SZ], b[MEMD_SZ], d[MEMD_SZ], e[MEMD_SZ], g[MEMD_SZ];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct memd_vm_in *vm = c[i].in;
@@ -294,16 +309,20 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 	for (size_t j = 0; j < k && asked < need; j++) {
 		struct mv_cur *v = &c[idx[j]];
 		uint64_t base = memd_min(v->in->resident, v->in->resident_target);
-		uint64_t take = mib_down(memd_min(memd_min(v->step, base - v->floor), need - asked));
+		/* idle pages cost the guest nothing: they need no pacing */
+		uint64_t allow = memd_max(v->step, v->idle_squeeze);
+		uint64_t take = mib_down(memd_min(memd_min(allow, base - v->floor), need - asked));
 
 		if (take < cfg->min_change)
 			continue;
 		v->d->resident = MEMD_SET;
 		v->d->resident_target = base - take;
+		v->st->trim = false;
 		asked += take;
 		memd_why(v->d->why, " resident target %s (-%s, cold pages compressed/deduplicated; floor %s, "
-			 "step %s);", memd_sz(a, (int64_t)(base - take)), memd_sz(b, (int64_t)take),
-			 memd_sz(d, (int64_t)v->floor), memd_sz(e, (int64_t)v->step));
+			 "step %s, idle %s);", memd_sz(a, (int64_t)(base - take)), memd_sz(b, (int64_t)take),
+			 memd_sz(d, (int64_t)v->floor), memd_sz(e, (int64_t)v->step),
+			 memd_sz(g, (int64_t)v->idle_squeeze));
 	}
 	return asked;
 }
@@ -377,7 +396,9 @@ static uint64_t give_back(struct mv_cur *c, size_t n, int64_t giveable, bool gen
 
 			if (v->pressured != (pass == 0) || v->stepped_back)
 				continue;
-			if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && v->d->resident == MEMD_KEEP) {
+			/* a headroom trim ends by itself once reached; a pressured guest loses it at once */
+			if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && v->d->resident == MEMD_KEEP &&
+			    (pass == 0 || !v->st->trim)) {
 				v->d->resident = MEMD_CLEAR;
 				memd_why(v->d->why, " resident target cleared%s;", pass ? "" : " (guest under pressure)");
 			}
@@ -404,6 +425,66 @@ static uint64_t give_back(struct mv_cur *c, size_t n, int64_t giveable, bool gen
 	return given;
 }
 
+/*
+ * Headroom: room kept ahead of what arrives faster than any reaction (a
+ * new VM's boot-time fill, a guest's burst), made of idle pages only, so
+ * it costs the guests nothing: each VM with pages idle for trim_idle_s is
+ * given a one-shot resident target below its resident memory by at most
+ * those pages, most idle first; the target is cleared once reached.
+ */
+static uint64_t trim_idle(struct mv_cur *c, size_t n, uint64_t want, const struct memd_config *cfg)
+{
+	uint64_t key[MEMD_MAX_VMS], asked = 0;
+	size_t idx[MEMD_MAX_VMS], k;
+	char a[MEMD_SZ], b[MEMD_SZ];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct memd_vm_in *vm = c[i].in;
+
+		key[i] = 0;
+		if (!vm->resident_target_ok || vm->resident == MEMD_NONE || !squeezable(&c[i]) ||
+		    c[i].d->resident != MEMD_KEEP || (vm->refault_rate != MEMD_NONE &&
+						      vm->refault_rate >= cfg->refault_rate))
+			continue;
+		/* pages still being evicted for the current target are idle until they are gone */
+		c[i].idle_trim -= memd_min(c[i].idle_trim, in_flight(&c[i]));
+		key[i] = c[i].idle_trim * 100 / c[i].weight;
+	}
+	k = sort_by(n, key, idx);
+	for (size_t j = 0; j < k && asked < want; j++) {
+		struct mv_cur *v = &c[idx[j]];
+		uint64_t base = memd_min(v->in->resident, v->in->resident_target);
+		uint64_t take = base > v->floor ? mib_down(memd_min(memd_min(v->idle_trim, base - v->floor),
+								   want - asked)) : 0;
+
+		if (take < cfg->min_change)
+			continue;
+		v->d->resident = MEMD_SET;
+		v->d->resident_target = base - take;
+		/* a target held under pressure stays held; otherwise this one ends when reached */
+		if (v->in->resident_target == MEMD_NONE || v->st->trim) {
+			v->st->trim = true;
+			v->st->trim_target = base - take;
+		}
+		asked += take;
+		memd_why(v->d->why, " headroom trim to %s (-%s of pages idle >= %us);", memd_sz(a, (int64_t)(base - take)),
+			 memd_sz(b, (int64_t)take), cfg->trim_idle_s);
+	}
+	return asked;
+}
+
+static uint64_t headroom_of(const struct memd_config *cfg, const struct memd_input *in, uint64_t scale)
+{
+	uint64_t big = 0;
+
+	if (cfg->headroom)
+		return cfg->headroom;
+	for (size_t i = 0; i < in->nvm; i++)
+		if (in->vm[i].ram != MEMD_NONE)
+			big = memd_max(big, in->vm[i].ram);
+	return memd_min(big, scale * cfg->headroom_pct / 100);
+}
+
 static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_input *in,
 		    struct memd_output *out)
 {
@@ -414,7 +495,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	bool fresh[MEMD_MAX_VMS];
 	struct memd_room r;
 	uint64_t now = h->now_ms, flight = 0, saved = 0;
-	int64_t scale;
+	int64_t scale, ahead = 0;
 	bool critical;
 	char s1[MEMD_SZ], s2[MEMD_SZ], s3[MEMD_SZ], s4[MEMD_SZ], s5[MEMD_SZ];
 
@@ -444,6 +525,13 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		c->avail = !c->fresh ? MEMD_NONE : g->available != MEMD_NONE ? g->available
 			 : g->free != MEMD_NONE && g->caches != MEMD_NONE ? g->free + g->caches : g->free;
 		c->cooling = now < c->st->cooldown_until;
+		if (vm->resident_target_ok) {
+			c->idle_trim = memd_vm_idle(vm, cfg->trim_idle_s);
+			c->idle_squeeze = memd_vm_idle(vm, cfg->squeeze_idle_s);
+		}
+		/* our trim was changed by someone else: it is not ours to clear */
+		if (c->st->trim && vm->resident_target != c->st->trim_target)
+			c->st->trim = false;
 		c->step = step_of(cfg, c->st, vm->ram, critical);
 		memd_vm_label(vm, c->name, sizeof(c->name));
 		snprintf(c->d->why, MEMD_WHY_MAX, "%s:", c->name);
@@ -453,14 +541,31 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		c->pressured = detect_pressure(c, cfg, now);
 		out->vm[i].pressured = c->pressured;
 		step_back(c, cfg, now);
+		if (c->st->trim && c->d->resident == MEMD_KEEP && vm->resident != MEMD_NONE &&
+		    vm->resident <= vm->resident_target + cfg->min_change) {
+			memd_why(c->d->why, " headroom trim reached (resident %s), target cleared;",
+				 memd_sz(s1, (int64_t)vm->resident));
+			c->d->resident = MEMD_CLEAR;
+			c->st->trim = false;
+		}
 		flight += in_flight(c);
 		if (vm->saved_reported != MEMD_NONE)
 			saved += vm->saved_reported;
 		if (vm->saved_zero != MEMD_NONE)
 			saved += vm->saved_zero;
 	}
+	/* Room shrinking fast (a fill, a new VM): act on where it will be a lookahead from now. */
+	if (s->have_room && now > s->prev_ms && s->prev_room > r.room)
+		ahead = (int64_t)((double)(s->prev_room - r.room) * (double)cfg->lookahead_ms /
+				  (double)(now - s->prev_ms));
+	s->have_room = true;
+	s->prev_room = r.room;
+	s->prev_ms = now;
+	out->headroom = headroom_of(cfg, in, (uint64_t)scale);
+	if (ahead)
+		memd_why(out->why, "; room falling %s per %.1f s", memd_sz(s1, ahead), (double)cfg->lookahead_ms / 1000);
 	if (out->state >= MEMD_PRESSURE) {
-		int64_t goal = (int64_t)cfg->goal_pct * scale / 100, need = goal - r.room, net;
+		int64_t goal = (int64_t)cfg->goal_pct * scale / 100, need = goal - r.room + ahead, net;
 		uint64_t res = 0, bal = 0;
 		bool psi = h->psi_trigger || h->psi_some_avg10 >= cfg->psi_some_pressure ||
 			   h->psi_full_avg10 >= cfg->psi_full_critical;
@@ -469,6 +574,19 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		 * A state only held by hysteresis reclaims no more than the room calls for. */
 		if (psi && need < (int64_t)cfg->pressure_pct * scale / 100)
 			need = (int64_t)cfg->pressure_pct * scale / 100;
+		/* A pressured guest must not be held at a target it refaults against: the others make room. */
+		for (size_t i = 0; i < in->nvm; i++) {
+			struct mv_cur *c = &cur[i];
+
+			if (c->pressured && c->in->resident_target != MEMD_NONE && c->in->resident_target_ok &&
+			    c->d->resident == MEMD_KEEP) {
+				c->d->resident = MEMD_CLEAR;
+				c->st->trim = false;
+				memd_why(c->d->why, " resident target cleared (guest under pressure; others make room);");
+				if (c->in->resident != MEMD_NONE && c->in->resident > c->in->resident_target)
+					flight -= memd_min(flight, c->in->resident - c->in->resident_target);
+			}
+		}
 		net = need - (int64_t)flight;
 		if (net >= (int64_t)cfg->min_change) {
 			res = squeeze_resident(cur, in->nvm, (uint64_t)net, cfg);
@@ -488,10 +606,24 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 
 		/* pressured guests may bring the host down to the goal; general growth keeps 12% */
 		given = give_back(cur, in->nvm, r.room - (int64_t)cfg->goal_pct * scale / 100, false, cfg, now);
+		/* general growth never eats into the headroom */
+		keep = keep > (int64_t)out->headroom ? keep : (int64_t)out->headroom;
 		if (ok)
 			given += give_back(cur, in->nvm, r.room - keep - (int64_t)given, true, cfg, now);
 		memd_why(out->why, "; %s, gave back %s", ok ? "pressured guests first, then all" :
 			 "no squeeze, pressured guests only", memd_sz(s1, (int64_t)given));
+	}
+	{
+		int64_t want = (int64_t)out->headroom - (r.room - ahead) - (int64_t)flight;
+		uint64_t trimmed = 0;
+
+		if (want >= (int64_t)cfg->min_change)
+			trimmed = trim_idle(cur, in->nvm, (uint64_t)want, cfg);
+		memd_why(out->why, "; headroom %s: %s", memd_sz(s1, (int64_t)out->headroom),
+			 want < (int64_t)cfg->min_change ? "kept" : "");
+		if (want >= (int64_t)cfg->min_change)
+			memd_why(out->why, "short by %s, idle pages trimmed %s", memd_sz(s2, want),
+				 memd_sz(s3, (int64_t)trimmed));
 	}
 	for (size_t i = 0; i < in->nvm; i++) {
 		struct mv_cur *c = &cur[i];

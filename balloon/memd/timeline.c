@@ -34,6 +34,7 @@ json_t *memd_host_json(struct memd *d)
 	json_object_set_new(o, "usage", fig(h->usage));
 	json_object_set_new(o, "room", d->have_out ? json_integer(room) : json_null());
 	json_object_set_new(o, "reserve", json_integer((json_int_t)d->o.reserve));
+	json_object_set_new(o, "headroom", d->have_out ? json_integer((json_int_t)d->out.headroom) : json_null());
 	if (d->have_cg)
 		json_object_set_new(o, "cgroup", json_pack("{s:s,s:i,s:o,s:o}", "path", d->cg.dir, "version",
 							    d->cg.version, "usage", fig(h->cg_usage), "limit",
@@ -243,6 +244,9 @@ char *memd_metrics_text(struct memd *d)
 	gauge(&b, "room_bytes", "Room under the budget (or above the reserve); negative when over.");
 	if (d->have_out)
 		put(&b, "minivmm_memd_room_bytes %lld\n", (long long)d->out.room);
+	gauge(&b, "headroom_bytes", "Room the minivmm policy keeps ahead of bursts with idle pages.");
+	if (d->have_out)
+		put(&b, "minivmm_memd_headroom_bytes %llu\n", (unsigned long long)d->out.headroom);
 	gauge(&b, "psi_some_avg10", "PSI memory some avg10 (percent).");
 	put(&b, "minivmm_memd_psi_some_avg10 %.2f\n", h->psi.some_avg10);
 	gauge(&b, "psi_full_avg10", "PSI memory full avg10 (percent).");

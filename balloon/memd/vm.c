@@ -165,6 +165,17 @@ static void sample_mm(struct memd_vm *vm, json_t *mm)
 		in->saved_compressed = orig > vm->compressed ? orig - vm->compressed : 0;
 	}
 	in->refault_rate = u64_of(mm, "refault-rate");
+	{
+		static const uint32_t secs[MEMD_IDLE_N] = MEMD_IDLE_SECONDS_INIT;
+		json_t *idle = json_object_get(mm, "idle-bytes");
+
+		for (int k = 0; k < MEMD_IDLE_N; k++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "%us", secs[k]);
+			in->idle[k] = idle ? u64_of(idle, key) : MEMD_NONE;
+		}
+	}
 	/* the VM's own word wins over ours when it reports its target */
 	if (json_object_get(mm, "resident-target"))
 		in->resident_target = target == 0 ? MEMD_NONE : target;

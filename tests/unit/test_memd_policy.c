@@ -51,6 +51,13 @@ static struct fx *fx_new(const char *policy)
 	return f;
 }
 
+/* After changing f->cfg: a new minivmm policy with it. */
+static void fx_reconfig(struct fx *f)
+{
+	memd_policy_free(f->p);
+	assert_int_equal(memd_policy_new("minivmm", &f->cfg, &f->p), 0);
+}
+
 static void fx_free(struct fx *f)
 {
 	memd_policy_free(f->p);
@@ -402,6 +409,8 @@ static void test_balloon_most_free_per_weight_first(void **state)
 	struct fx *f = fx_new("minivmm");
 	uint64_t step = PCT(4 * GiB, 5);
 
+	f->cfg.lookahead_ms = 0;        /* the room falls 1.6% in a second: not this test's subject */
+	fx_reconfig(f);
 	room_pct(f, 4.5);       /* tight at once, not pressure */
 	assert_int_equal(tick_at(f, 0), 0);
 	room_pct(f, 2.9);       /* need 3.1% of 10 GiB = 317.4 MiB: more than one step of 204.8 MiB */
@@ -426,6 +435,140 @@ static void test_balloon_most_free_per_weight_first(void **state)
 	assert_int_equal(f->out.vm[2].balloon_target, 4 * GiB - step);
 	assert_int_equal(f->out.vm[0].balloon, MEMD_SET);
 	assert_int_equal(f->out.vm[1].balloon, MEMD_KEEP);
+	fx_free(f);
+}
+
+/* A minivmm VM with resident (host) memory and idle pages (bytes idle >= 2, 5, 10, 30 s). */
+static void vm_idle(struct fx *f, size_t i, uint64_t resident, uint64_t i5, uint64_t i10)
+{
+	f->vm[i].kind = MEMD_VM_MINIVMM;
+	f->vm[i].resident_target_ok = true;
+	f->vm[i].resident = resident;
+	f->vm[i].idle[0] = i5;
+	f->vm[i].idle[1] = i5;
+	f->vm[i].idle[2] = i10;
+	f->vm[i].idle[3] = 0;
+}
+
+static void test_headroom_trims_idle_pages_once(void **state)
+{
+	struct fx *f = fx_new("minivmm");
+
+	/* 12% room of 10 GiB is ok; the headroom is the largest VM (2 GiB) */
+	room_pct(f, 12);
+	vm_set(f, 0, 2 * GiB, 2 * GiB, 1 * GiB);
+	vm_set(f, 1, 2 * GiB, 2 * GiB, 1 * GiB);
+	vm_set(f, 2, 2 * GiB, 2 * GiB, 1 * GiB);
+	vm_idle(f, 0, 1536 * MiB, 900 * MiB, 500 * MiB);
+	vm_idle(f, 1, 1536 * MiB, 900 * MiB, 300 * MiB);
+	vm_idle(f, 2, 1536 * MiB, 0, 0);
+	f->vm[2].refault_rate = 0;
+	assert_int_equal(tick_at(f, 0), 0);
+	assert_int_equal(f->out.state, MEMD_OK);
+	assert_int_equal(f->out.headroom, 2 * GiB);
+	/* short by 2 GiB - 1.2 GiB: only pages idle 10 s are taken, most idle first */
+	assert_int_equal(f->out.vm[0].resident, MEMD_SET);
+	assert_int_equal(f->out.vm[0].resident_target, 1536 * MiB - 500 * MiB);
+	assert_int_equal(f->out.vm[1].resident, MEMD_SET);
+	assert_int_equal(f->out.vm[1].resident_target, 1536 * MiB - 300 * MiB);
+	assert_int_equal(f->out.vm[2].resident, MEMD_KEEP);
+	assert_int_equal(f->out.vm[0].balloon, MEMD_KEEP);   /* trims never balloon */
+	assert_non_null(strstr(f->out.vm[0].why, "headroom trim"));
+	apply(f);
+	/* in flight: nothing more is asked while the VMs work toward it */
+	assert_int_equal(tick_at(f, 1000), 0);
+	assert_int_equal(f->out.vm[0].resident, MEMD_KEEP);
+	assert_int_equal(f->out.vm[1].resident, MEMD_KEEP);
+	/* reached: the one-shot target is cleared, the pages stay evicted */
+	f->vm[0].resident = 1036 * MiB;
+	f->vm[0].idle[2] = 0;
+	f->in.host.usage -= 500 * MiB;
+	assert_int_equal(tick_at(f, 2000), 0);
+	assert_int_equal(f->out.vm[0].resident, MEMD_CLEAR);
+	assert_non_null(strstr(f->out.vm[0].why, "headroom trim reached"));
+	assert_int_equal(f->out.vm[1].resident, MEMD_KEEP);
+	fx_free(f);
+
+	/* --headroom 0 is the default; an explicit one wins; room above it trims nothing */
+	f = fx_new("minivmm");
+	f->cfg.headroom = 512 * MiB;
+	fx_reconfig(f);
+	room_pct(f, 12);
+	vm_set(f, 0, 2 * GiB, 2 * GiB, 1 * GiB);
+	vm_idle(f, 0, 1536 * MiB, 900 * MiB, 500 * MiB);
+	assert_int_equal(tick_at(f, 0), 0);
+	assert_int_equal(f->out.headroom, 512 * MiB);
+	assert_int_equal(f->out.vm[0].resident, MEMD_KEEP);
+	fx_free(f);
+}
+
+static void test_room_falling_fast_trims_ahead(void **state)
+{
+	struct fx *f = fx_new("minivmm");
+
+	f->cfg.headroom = 1 * GiB;
+	fx_reconfig(f);
+	room_pct(f, 40);
+	vm_set(f, 0, 2 * GiB, 2 * GiB, 1 * GiB);
+	vm_set(f, 1, 2 * GiB, 2 * GiB, 1 * GiB);
+	vm_idle(f, 0, 1536 * MiB, 1 * GiB, 1 * GiB);
+	vm_idle(f, 1, 512 * MiB, 0, 0);
+	assert_int_equal(tick_at(f, 0), 0);
+	assert_int_equal(f->out.vm[0].resident, MEMD_KEEP);    /* 4 GiB of room: more than the headroom */
+	/* a fill took 2.5 GiB in a second: in 2 s more there would be none */
+	room_pct(f, 15);
+	assert_int_equal(tick_at(f, 1000), 0);
+	assert_int_equal(f->out.state, MEMD_OK);
+	assert_int_equal(f->out.vm[0].resident, MEMD_SET);
+	assert_int_equal(f->out.vm[0].resident_target, 512 * MiB);
+	assert_non_null(strstr(f->out.why, "room falling"));
+	fx_free(f);
+}
+
+static void test_pressure_takes_idle_pages_unpaced(void **state)
+{
+	struct fx *f = fx_new("minivmm");
+	uint64_t step = PCT(4 * GiB, 5);
+
+	room_pct(f, 50);
+	vm_set(f, 0, 4 * GiB, 4 * GiB, 1 * GiB);
+	vm_set(f, 1, 4 * GiB, 4 * GiB, 1 * GiB);
+	vm_idle(f, 0, 3 * GiB, 1 * GiB, 1 * GiB);
+	vm_idle(f, 1, 3 * GiB, 0, 0);
+	assert_int_equal(tick_at(f, 0), 0);
+	room_pct(f, 50 - 49.5);         /* over the pressure line: need 5.5% of 10 GiB and the fall */
+	assert_int_equal(tick_at(f, 1000), 0);
+	assert_true(f->out.state >= MEMD_PRESSURE);
+	/* VM 0's idle gigabyte goes in one tick; VM 1 has none idle: a paced step */
+	assert_int_equal(f->out.vm[0].resident, MEMD_SET);
+	assert_int_equal(f->out.vm[0].resident_target, 2 * GiB);
+	assert_int_equal(f->out.vm[1].resident, MEMD_SET);
+	assert_int_equal(f->out.vm[1].resident_target, 3 * GiB - step);
+	fx_free(f);
+}
+
+static void test_pressured_guest_rebalanced_under_same_budget(void **state)
+{
+	struct fx *f = fx_new("minivmm");
+
+	/* pressure: VM 0 is held at a resident target it refaults against */
+	room_pct(f, 1);
+	vm_set(f, 0, 4 * GiB, 4 * GiB, 2 * GiB);
+	vm_set(f, 1, 4 * GiB, 4 * GiB, 2 * GiB);
+	vm_idle(f, 0, 2 * GiB, 0, 0);
+	vm_idle(f, 1, 3 * GiB, 1 * GiB, 1 * GiB);
+	f->vm[0].resident_target = 2 * GiB;
+	f->vm[0].refault_rate = 5000;
+	assert_int_equal(tick_at(f, 1000), 0);
+	assert_true(f->out.state >= MEMD_PRESSURE);
+	assert_true(f->out.vm[0].pressured);
+	assert_int_equal(f->out.vm[0].resident, MEMD_CLEAR);
+	assert_non_null(strstr(f->out.vm[0].why, "others make room"));
+	/* the room comes from the other guest's idle pages, the budget unchanged */
+	assert_int_equal(f->out.vm[1].resident, MEMD_SET);
+	assert_true(f->out.vm[1].resident_target <= 3 * GiB - 500 * MiB);
+	assert_true(f->out.vm[1].resident_target >= 2 * GiB);
+	assert_int_equal(f->in.host.budget, 10 * GiB);
 	fx_free(f);
 }
 
@@ -773,6 +916,10 @@ int main(void)
 		cmocka_unit_test(test_psi_trigger_reacts_in_the_same_tick),
 		cmocka_unit_test(test_cheapest_first_resident_then_balloon),
 		cmocka_unit_test(test_balloon_most_free_per_weight_first),
+		cmocka_unit_test(test_headroom_trims_idle_pages_once),
+		cmocka_unit_test(test_room_falling_fast_trims_ahead),
+		cmocka_unit_test(test_pressure_takes_idle_pages_unpaced),
+		cmocka_unit_test(test_pressured_guest_rebalanced_under_same_budget),
 		cmocka_unit_test(test_floors_respected),
 		cmocka_unit_test(test_stalled_balloon_stepped_back_and_cooled),
 		cmocka_unit_test(test_stalled_resident_target_stepped_back),
