@@ -14,7 +14,7 @@ re-verified. Prints a table (throughput as a ratio to nolimit, peak and mean
 memory, savings by kind, OOM kills, time to get under budget after a
 pressure step, mismatches) and draws PNG plots into build/overcommit/.
 
-  python3 bench/overcommit.py [--vms 4] [--mem 1G] [--duration 90]
+  python3 bench/overcommit.py [--vms 4] [--mem 1G] [--duration 90] [--verify 45]
                               [--policies nolimit,none,mom,minivmm] [--quick]
 
 A VM killed by the cgroup's OOM killer is reported loudly in the table and
@@ -81,16 +81,20 @@ class Cgroup:
             time.sleep(0.1)
 
 
-def wss_args(i, n, mem, duration, step):
+def wss_args(i, n, mem, duration, step, verify):
     """An idle-heavy mix: each guest touches 3/4 of its RAM, keeps a hot set
     of a tenth to a third of that busy, and leaves the rest cold; VM 0's
-    working set grows at the pressure step."""
+    working set grows at the pressure step. Every byte is re-verified every
+    `verify` seconds and at the end: a full read makes every page hot for
+    that moment, so at 15 s the whole of each guest's memory was its
+    working set and nothing stayed cold (run with --verify 15 to see it)."""
     size_b = mem * 3 // 4
     hots = [size_b // 10, size_b // 5, size_b // 3, size_b // 8]
     hot = "%dM" % (hots[i % len(hots)] >> 20)
     if i == 0:
         hot += ",%dM@%ds" % ((size_b * 3 // 5) >> 20, step)
-    return "workload=wss size=%dM hot=%s verify=15 duration=%d seed=%d" % (size_b >> 20, hot, duration, i + 1)
+    return "workload=wss size=%dM hot=%s verify=%d duration=%d seed=%d" % (size_b >> 20, hot, verify, duration,
+                                                                           i + 1)
 
 
 def run_policy(policy, a, run_dir):
@@ -105,9 +109,11 @@ def run_policy(policy, a, run_dir):
     series = {"t": [], "usage": [], "vm": {}}
     try:
         if policy != "nolimit":
+            # MOM runs with its KSM controller, over guest RAM marked mergeable as QEMU's is
+            ksm = ["--ksm", "on"] if policy == "mom" else []
             memd = subprocess.Popen([MEMD, "--cgroup", cg.path, "--run-dir", rd, "--policy", policy,
                                      "--log", os.path.join(rd, "timeline.jsonl"),
-                                     "--control", "unix:" + os.path.join(rd, "memd.sock")],
+                                     "--control", "unix:" + os.path.join(rd, "memd.sock")] + ksm,
                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(rd, "memd.err"), "w"))
         t0 = time.time()
 
@@ -122,8 +128,9 @@ def run_policy(policy, a, run_dir):
             if i:
                 sample_for(a.stagger)   # guests come up one after another, as on a host
             cmd = [MINIVMM, "--name", "vm%d" % i, "--run-dir", rd, "--mem", "%dM" % (a.mem >> 20),
-                   "--mm", "cold-age=30", "--balloon", "stats-period=1,free-page-reporting=on",
-                   "--append", wss_args(i, a.vms, a.mem, a.duration, a.step), lib.GUEST]
+                   "--mm", "cold-age=30" + (",ksm=on" if policy == "mom" else ""),
+                   "--balloon", "stats-period=1,free-page-reporting=on",
+                   "--append", wss_args(i, a.vms, a.mem, a.duration, a.step, a.verify), lib.GUEST]
             out = open(os.path.join(rd, "vm%d.out" % i), "w")
             # Joins the cgroup before exec, so all of its memory is charged there.
             p = subprocess.Popen(["sh", "-c", 'echo $$ > "$0"/cgroup.procs && exec "$@"', cg.path] + cmd,
@@ -238,6 +245,7 @@ def main():
     ap.add_argument("--step", type=int, default=30, help="seconds after its fill VM 0's working set grows")
     ap.add_argument("--stagger", type=int, default=8, help="seconds between VM starts")
     ap.add_argument("--policies", default="nolimit,none,mom,minivmm")
+    ap.add_argument("--verify", type=int, default=45, help="seconds between full re-verifications in each guest")
     ap.add_argument("--quick", action="store_true", help="2 VMs of 768M for 40 s")
     a = ap.parse_args()
     if a.quick:

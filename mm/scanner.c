@@ -174,7 +174,10 @@ static void scan_observe(struct mm_manager *m, bool force)
 		} else if (!force) {
 			unsigned age = ps_age(&m->ps, idx, false);
 
-			if (ps_state(&m->ps, idx) == MM_PAGE_RESIDENT)
+			uint64_t e = ps_get(&m->ps, idx);
+
+			/* pages found incompressible are skipped by reclaim: not what a target can take */
+			if (ps_state_of(e) == MM_PAGE_RESIDENT && !(e & PS_SKIP))
 				for (int k = 0; k < MM_IDLE_BUCKETS && age >= idle_ticks[k]; k++)
 					idle[k]++;
 		}

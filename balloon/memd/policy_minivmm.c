@@ -227,10 +227,10 @@ static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t 
 		memd_why(c->d->why, " headroom trim to %s cleared: resident %s (no progress for %.1f s);",
 			 memd_sz(a, (int64_t)vm->resident_target), memd_sz(b, (int64_t)vm->resident),
 			 (double)(now - v->res.progress_ms) / 1000);
+		/* no cooldown: what the VM could take is gone from its idle pages now */
 		c->d->resident = MEMD_CLEAR;
 		v->res.target = MEMD_NONE;
 		v->trim = false;
-		c->stepped_back = true;
 	} else if (vm->resident_target != MEMD_NONE && vm->resident_target_ok &&
 	    track(&v->res, cfg, vm->resident_target, vm->resident, now)) {
 		memd_why(c->d->why, " resident target %s stepped back to resident %s (no progress for %.1f s);",
@@ -316,7 +316,7 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 		if (take < cfg->min_change)
 			continue;
 		v->d->resident = MEMD_SET;
-		v->d->resident_target = base - take;
+		v->d->resident_target = mib_down(base - take);
 		v->st->trim = false;
 		asked += take;
 		memd_why(v->d->why, " resident target %s (-%s, cold pages compressed/deduplicated; floor %s, "
@@ -460,11 +460,11 @@ static uint64_t trim_idle(struct mv_cur *c, size_t n, uint64_t want, const struc
 		if (take < cfg->min_change)
 			continue;
 		v->d->resident = MEMD_SET;
-		v->d->resident_target = base - take;
+		v->d->resident_target = mib_down(base - take);
 		/* a target held under pressure stays held; otherwise this one ends when reached */
 		if (v->in->resident_target == MEMD_NONE || v->st->trim) {
 			v->st->trim = true;
-			v->st->trim_target = base - take;
+			v->st->trim_target = v->d->resident_target;
 		}
 		asked += take;
 		memd_why(v->d->why, " headroom trim to %s (-%s of pages idle >= %us);", memd_sz(a, (int64_t)(base - take)),
@@ -530,7 +530,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 			c->idle_squeeze = memd_vm_idle(vm, cfg->squeeze_idle_s);
 		}
 		/* our trim was changed by someone else: it is not ours to clear */
-		if (c->st->trim && vm->resident_target != c->st->trim_target)
+		if (c->st->trim && (vm->resident_target == MEMD_NONE || absdiff(vm->resident_target, c->st->trim_target) >= MiB))
 			c->st->trim = false;
 		c->step = step_of(cfg, c->st, vm->ram, critical);
 		memd_vm_label(vm, c->name, sizeof(c->name));
