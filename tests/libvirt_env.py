@@ -201,6 +201,26 @@ class Libvirtd:
             time.sleep(0.1)
         raise AssertionError("libvirtd does not answer; log:\n%s" % self.log_text())
 
+    def restart(self):
+        """Stops libvirtd (SIGTERM) and starts it again; running domains keep
+        running and are taken up again by the new daemon."""
+        with open(self.pidfile) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(150):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("libvirtd did not stop on SIGTERM")
+        for _ in range(50):
+            if not os.path.exists(SOCK):
+                break
+            time.sleep(0.1)
+        self._start()
+
     def log_text(self):
         with contextlib.suppress(OSError), open(self.log) as f:
             return f.read()[-3000:]

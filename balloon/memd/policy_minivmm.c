@@ -473,6 +473,22 @@ static uint64_t trim_idle(struct mv_cur *c, size_t n, uint64_t want, const struc
 	return asked;
 }
 
+/* What the pressured guests would get back in one step each (their balloons' deflation). */
+static uint64_t pressured_want(const struct mv_cur *c, size_t n, const struct memd_config *cfg)
+{
+	uint64_t want = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct memd_vm_in *vm = c[i].in;
+		uint64_t base = memd_max(c[i].btarget, vm->balloon_actual);
+
+		if (!c[i].pressured || c[i].stepped_back || c[i].d->balloon != MEMD_KEEP || base >= vm->ram)
+			continue;
+		want += memd_min(vm->ram - base, memd_max(c[i].step, vm->ram * cfg->max_step_pct / 100));
+	}
+	return want;
+}
+
 static uint64_t headroom_of(const struct memd_config *cfg, const struct memd_input *in, uint64_t scale)
 {
 	uint64_t big = 0;
@@ -496,6 +512,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	struct memd_room r;
 	uint64_t now = h->now_ms, flight = 0, saved = 0;
 	int64_t scale, ahead = 0;
+	uint64_t want;
 	bool critical;
 	char s1[MEMD_SZ], s2[MEMD_SZ], s3[MEMD_SZ], s4[MEMD_SZ], s5[MEMD_SZ];
 
@@ -588,9 +605,13 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 			}
 		}
 		net = need - (int64_t)flight;
-		if (net >= (int64_t)cfg->min_change) {
-			res = squeeze_resident(cur, in->nvm, (uint64_t)net, cfg);
-			bal = squeeze_balloon(cur, in->nvm, (uint64_t)net - (critical ? res / 2 : res), cfg, critical);
+		/* Rebalancing: what pressured guests need comes from the others, beyond what the host needs. */
+		want = pressured_want(cur, in->nvm, cfg);
+		if (net + (int64_t)want >= (int64_t)cfg->min_change) {
+			int64_t ask = net + (int64_t)want;
+
+			res = squeeze_resident(cur, in->nvm, (uint64_t)ask, cfg);
+			bal = squeeze_balloon(cur, in->nvm, (uint64_t)ask - (critical ? res / 2 : res), cfg, critical);
 		}
 		memd_why(out->why, "; need %s for %u%% room: in flight %s, resident targets %s, balloons %s; "
 			 "reported-free+zero already %s", memd_sz(s1, need), cfg->goal_pct, memd_sz(s2, (int64_t)flight),
@@ -598,14 +619,35 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		if (net >= (int64_t)cfg->min_change && res + bal < (uint64_t)net)
 			memd_why(out->why, "; short by %s: the rest are at floor, pressured, paced or cooling down",
 				 memd_sz(s1, net - (int64_t)(res + bal)));
+		/* balloons move at once; resident targets take seconds, so count them at half */
+		if (want) {
+			int64_t spare = (int64_t)(bal + res / 2) - (net > 0 ? net : 0);
+			uint64_t given = spare > 0 ? give_back(cur, in->nvm, spare, false, cfg, now) : 0;
+
+			memd_why(out->why, "; pressured guests want %s, given %s from the others",
+				 memd_sz(s1, (int64_t)want), memd_sz(s2, (int64_t)given));
+		}
 	} else {
 		bool ok = out->state == MEMD_OK;
 		int64_t keep = ok ? (int64_t)(cfg->tight_pct + cfg->margin_pct) * scale / 100
 				  : (int64_t)cfg->goal_pct * scale / 100;
 		uint64_t given = 0;
 
-		/* pressured guests may bring the host down to the goal; general growth keeps 12% */
-		given = give_back(cur, in->nvm, r.room - (int64_t)cfg->goal_pct * scale / 100, false, cfg, now);
+		int64_t giveable = r.room - (int64_t)cfg->goal_pct * scale / 100;
+		uint64_t taken = 0;
+
+		/* pressured guests may bring the host down to the goal; beyond it the others give */
+		want = pressured_want(cur, in->nvm, cfg);
+		if (want && (int64_t)want > giveable && (int64_t)want - (giveable > 0 ? giveable : 0) >=
+		    (int64_t)cfg->min_change) {
+			uint64_t ask = want - (uint64_t)(giveable > 0 ? giveable : 0);
+
+			taken = squeeze_balloon(cur, in->nvm, ask, cfg, false);
+			taken += squeeze_resident(cur, in->nvm, ask - taken, cfg) / 2;
+			memd_why(out->why, "; pressured guests want %s, the others give %s", memd_sz(s1, (int64_t)want),
+				 memd_sz(s2, (int64_t)taken));
+		}
+		given = give_back(cur, in->nvm, (giveable > 0 ? giveable : 0) + (int64_t)taken, false, cfg, now);
 		/* general growth never eats into the headroom */
 		keep = keep > (int64_t)out->headroom ? keep : (int64_t)out->headroom;
 		if (ok)
@@ -614,15 +656,15 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 			 "no squeeze, pressured guests only", memd_sz(s1, (int64_t)given));
 	}
 	{
-		int64_t want = (int64_t)out->headroom - (r.room - ahead) - (int64_t)flight;
+		int64_t short_by = (int64_t)out->headroom - (r.room - ahead) - (int64_t)flight;
 		uint64_t trimmed = 0;
 
-		if (want >= (int64_t)cfg->min_change)
-			trimmed = trim_idle(cur, in->nvm, (uint64_t)want, cfg);
+		if (short_by >= (int64_t)cfg->min_change)
+			trimmed = trim_idle(cur, in->nvm, (uint64_t)short_by, cfg);
 		memd_why(out->why, "; headroom %s: %s", memd_sz(s1, (int64_t)out->headroom),
-			 want < (int64_t)cfg->min_change ? "kept" : "");
-		if (want >= (int64_t)cfg->min_change)
-			memd_why(out->why, "short by %s, idle pages trimmed %s", memd_sz(s2, want),
+			 short_by < (int64_t)cfg->min_change ? "kept" : "");
+		if (short_by >= (int64_t)cfg->min_change)
+			memd_why(out->why, "short by %s, idle pages trimmed %s", memd_sz(s2, short_by),
 				 memd_sz(s3, (int64_t)trimmed));
 	}
 	for (size_t i = 0; i < in->nvm; i++) {
