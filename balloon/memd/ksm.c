@@ -20,57 +20,65 @@ static const char *const ksm_file[MEMD_KSM_NFILES] = { "run", "pages_to_scan", "
 
 static int ksm_read(const struct memd_ksm *k, int f, uint64_t *v)
 {
-	char path[320], *text;
-	int r;
+	char buf[64];
+	ssize_t n = pread(k->fd[f], buf, sizeof(buf) - 1, 0);
 
-	snprintf(path, sizeof(path), "%s/%s", k->dir, ksm_file[f]);
-	r = memd_read_text(path, 64, &text);
-	if (r < 0)
-		return r;
-	r = memd_parse_cgroup_value(text, v);
-	free(text);
-	return r;
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return memd_parse_cgroup_value(buf, v);
 }
 
 static int ksm_write(const struct memd_ksm *k, int f, uint64_t v, char *err, size_t errlen)
 {
-	char path[320], buf[32];
-	int fd, n;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
 
-	snprintf(path, sizeof(path), "%s/%s", k->dir, ksm_file[f]);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (pwrite(k->fd[f], buf, (size_t)n, 0) != n) {
 		int e = errno;
-		snprintf(err, errlen, "open %s: %s", path, strerror(e));
+		snprintf(err, errlen, "write %s to %s/%s: %s", buf, k->dir, ksm_file[f], strerror(e));
 		return -e;
 	}
-	n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-	if (write(fd, buf, (size_t)n) != n) {
-		int e = errno;
-		snprintf(err, errlen, "write %s to %s: %s", buf, path, strerror(e));
-		close(fd);
-		return -e;
-	}
-	close(fd);
 	return 0;
 }
 
+/*
+ * The files stay open from here on: a daemon confined to the system calls
+ * it needs reads and writes them with pread/pwrite, never opening /sys.
+ */
 int memd_ksm_open(struct memd_ksm *k, const char *dir, char *err, size_t errlen)
 {
 	memset(k, 0, sizeof(*k));
 	snprintf(k->dir, sizeof(k->dir), "%s", dir);
+	for (int f = 0; f < MEMD_KSM_NFILES; f++)
+		k->fd[f] = -1;
 	for (int f = 0; f < MEMD_KSM_NFILES; f++) {
-		int r = ksm_read(k, f, &k->saved[f]);
+		char path[320];
+		int r;
 
+		snprintf(path, sizeof(path), "%s/%s", dir, ksm_file[f]);
+		k->fd[f] = open(path, O_RDWR | O_CLOEXEC);
+		r = k->fd[f] < 0 ? -errno : ksm_read(k, f, &k->saved[f]);
 		if (r < 0) {
-			snprintf(err, errlen, "--ksm on: cannot read %s/%s: %s (is the host kernel built with "
-				 "CONFIG_KSM?)", dir, ksm_file[f], strerror(-r));
+			snprintf(err, errlen, "--ksm on: cannot open %s for reading and writing: %s (is the host "
+				 "kernel built with CONFIG_KSM, and is this root?)", path, strerror(-r));
+			memd_ksm_close(k);
 			return r;
 		}
 		k->cur[f] = k->saved[f];
 	}
 	k->open = true;
 	return 0;
+}
+
+void memd_ksm_close(struct memd_ksm *k)
+{
+	for (int f = 0; f < MEMD_KSM_NFILES; f++) {
+		if (k->fd[f] >= 0)
+			close(k->fd[f]);
+		k->fd[f] = -1;
+	}
+	k->open = false;
 }
 
 uint64_t memd_ksm_pages_to_scan(const struct memd_ksm *k)
@@ -111,5 +119,5 @@ void memd_ksm_restore(struct memd_ksm *k)
 	for (int f = MEMD_KSM_NFILES - 1; f >= 0; f--)
 		if (k->cur[f] != k->saved[f] && ksm_write(k, f, k->saved[f], err, sizeof(err)) < 0)
 			fprintf(stderr, "minivmm-memd: KSM settings not restored: %s\n", err);
-	k->open = false;
+	memd_ksm_close(k);
 }

@@ -266,6 +266,7 @@ void memd_lv_events_detach(void);
 struct memd_ksm {
 	bool open;
 	char dir[256];
+	int fd[MEMD_KSM_NFILES];           /* open from memd_ksm_open to memd_ksm_close */
 	uint64_t saved[MEMD_KSM_NFILES];   /* found at start, put back at stop */
 	uint64_t cur[MEMD_KSM_NFILES];     /* as we last wrote them */
 };
@@ -277,8 +278,9 @@ uint64_t memd_ksm_pages_to_scan(const struct memd_ksm *k);
 /* Writes what differs from the last write; *changed says whether anything was. */
 int memd_ksm_apply(struct memd_ksm *k, const struct memd_ksm_decision *dec, bool *changed, char *err,
 		   size_t errlen);
-/* Puts the settings found at open back. */
+/* Puts the settings found at open back, and closes. */
 void memd_ksm_restore(struct memd_ksm *k);
+void memd_ksm_close(struct memd_ksm *k);
 
 /* ---- the daemon (daemon.c) ---- */
 
