@@ -19,6 +19,7 @@
 #include "mm/manager_priv.h"
 #include "vmm/lib/macros.h"
 #include "vmm/lib/opts.h"
+#include "vmm/lib/size.h"
 
 /* ---- small helpers shared by the manager's files ---- */
 
@@ -113,7 +114,8 @@ uint64_t mm_hist_pct(struct mm_hist *h, double pct)
 
 /* ---- options ---- */
 
-#define MM_KEYS "zero, compress, dedup, zstd-level, cold-age, policy, max-refault-rate, ksm, scan-period, threshold"
+#define MM_KEYS "zero, compress, dedup, zstd-level, cold-age, policy, max-refault-rate, ksm, scan-period, threshold, " \
+	"store-max"
 
 /* The plain numeric --mm keys: range, and the error line saying what is accepted. */
 enum mm_num_field { MM_F_COLD, MM_F_REFAULT, MM_F_PERIOD, MM_F_THRESHOLD };
@@ -170,6 +172,14 @@ static int mm_parse_one(struct mm_opts *o, const char *key, const char *val, int
 			return 0;
 		snprintf(err, errlen, "--mm policy=%s: unknown policy, use one of: " MM_POLICY_NAMES, val);
 		return -EINVAL;
+	}
+	if (!strcmp(key, "store-max")) {
+		if (size_parse(val, &o->store_max) < 0) {
+			snprintf(err, errlen, "--mm store-max=%s: use a size such as 256M (0 = bounded only by guest RAM)",
+				 val);
+			return -EINVAL;
+		}
+		return 0;
 	}
 	if (!strcmp(key, "zstd-level")) {
 		if (opts_double(val, ZSTD_minCLevel(), ZSTD_maxCLevel(), &d) || d != (int)d) {
@@ -243,7 +253,7 @@ static int mm_setup_reclaim(struct mm_manager *m, char *err, size_t errlen)
 	if (m->o.reclaim) {
 		struct mm_store_config sc = {
 			.compress = m->o.compress, .dedup = m->o.dedup,
-			.level = m->o.zstd_level, .max_csize = m->o.max_csize,
+			.level = m->o.zstd_level, .max_csize = m->o.max_csize, .max_bytes = m->o.store_max,
 		};
 		m->store = mm_store_new(&sc);
 		if (!m->store) {
@@ -600,6 +610,8 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "store-entries", st.entries);
 	mm_set_u64(obj, "store-index-bytes", m->store ? st.index_bytes : 0);
 	mm_set_u64(obj, "incompressible-skips", atomic_load(&m->skipped_incompressible));
+	mm_set_u64(obj, "store-max-bytes", m->o.store_max);
+	mm_set_u64(obj, "store-full-refusals", st.full);
 	mm_set_u64(obj, "evicted-zero", atomic_load(&m->evicted_zero));
 	mm_set_u64(obj, "evicted-compressed", atomic_load(&m->evicted_compressed));
 	mm_set_u64(obj, "evicted-shared", atomic_load(&m->evicted_shared));

@@ -35,6 +35,7 @@ struct mm_opts {
 	double max_refault_rate;         /* refaults/s, 0: controller off */
 	unsigned scan_period_ms;
 	uint32_t max_csize;
+	uint64_t store_max;     /* --mm store-max: compressed bytes held at most, 0 unbounded */
 	const struct mm_policy_ops *policy;
 };
 

@@ -280,11 +280,12 @@ static void scan_account(struct mm_manager *m, const struct scan_victim *v, stru
 	m->pol.ops->evicted(&m->pol, v->idx);
 }
 
-static void scan_mark_skip(struct mm_manager *m, uint64_t idx)
+static void scan_mark_skip(struct mm_manager *m, uint64_t idx, int why)
 {
 	ps_update(&m->ps, idx, PS_SKIP | PS_SKIPCNT_MASK,
 		  PS_SKIP | ((uint64_t)MM_SKIP_PASSES << PS_SKIPCNT_SHIFT));
-	atomic_fetch_add(&m->skipped_incompressible, 1);
+	if (why == -E2BIG)
+		atomic_fetch_add(&m->skipped_incompressible, 1);
 }
 
 /* Evicts up to MM_LOCK_BATCH sorted victims of one chunk (4 KiB backings). */
@@ -339,8 +340,9 @@ static void scan_evict_batch(struct mm_manager *m, uint64_t chunk, const uint64_
 		int ret = scan_store_page(m, live[i], false, &ev[nev], r);
 		if (ret == 0) {
 			nev++;
-		} else if (ret == -E2BIG) {
-			scan_mark_skip(m, live[i]);
+		} else if (ret == -E2BIG || ret == -ENOSPC) {
+			/* incompressible, or the store is at --mm store-max: stays resident, retried later */
+			scan_mark_skip(m, live[i], ret);
 			r->skipped++;
 		} else {
 			break;

@@ -303,11 +303,12 @@ static bool store_raw_pays(struct mm_store *s, uint64_t h, uint64_t owner)
 	return pays;
 }
 
-/* Adds a new entry owning data; its id, 0 when out of ids. */
-static uint32_t store_insert(struct mm_store *s, uint64_t h, uint8_t *data, size_t csize, bool raw)
+/* Adds a new entry owning data; its id, 0 when out of ids or (*full) over max_bytes. */
+static uint32_t store_insert(struct mm_store *s, uint64_t h, uint8_t *data, size_t csize, bool raw, bool *full)
 {
 	pthread_mutex_lock(&s->lock);
-	uint32_t id = store_alloc_id(s);
+	*full = s->cfg.max_bytes && s->st.stored_bytes + csize > s->cfg.max_bytes;
+	uint32_t id = *full ? 0 : store_alloc_id(s);
 	if (id) {
 		struct store_ent *e = store_ent(s, id);
 		uint32_t b = (uint32_t)(h & (s->nr_buckets - 1));
@@ -350,10 +351,13 @@ int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allo
 	if (!data)
 		return -ENOMEM;
 	memcpy(data, raw ? page : buf, csize);
-	*handle = store_insert(s, h, data, csize, raw);
+	bool full;
+	*handle = store_insert(s, h, data, csize, raw, &full);
 	if (!*handle) {
 		free(data);
-		return -ENOMEM;
+		if (full)
+			__atomic_add_fetch(&s->st.full, 1, __ATOMIC_RELAXED);
+		return full ? -ENOSPC : -ENOMEM;
 	}
 	return 0;
 }
@@ -446,6 +450,7 @@ void mm_store_get_stats(struct mm_store *s, struct mm_store_stats *st)
 			  (s->hints ? HINT_SLOTS * sizeof(*s->hints) : 0);
 	pthread_mutex_unlock(&s->lock);
 	st->incompressible = __atomic_load_n(&s->st.incompressible, __ATOMIC_RELAXED);
+	st->full = __atomic_load_n(&s->st.full, __ATOMIC_RELAXED);
 	st->compress_ns = __atomic_load_n(&s->st.compress_ns, __ATOMIC_RELAXED);
 	st->decompress_ns = __atomic_load_n(&s->st.decompress_ns, __ATOMIC_RELAXED);
 	st->gets = __atomic_load_n(&s->st.gets, __ATOMIC_RELAXED);

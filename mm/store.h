@@ -24,6 +24,7 @@ struct mm_store_config {
 	bool dedup;             /* look identical content up before storing */
 	int level;              /* zstd level, default 1 */
 	uint32_t max_csize;     /* compressed size above which a page is refused */
+	uint64_t max_bytes;     /* compressed data held at most (0: no bound but guest RAM) */
 };
 
 struct mm_store_stats {
@@ -32,6 +33,7 @@ struct mm_store_stats {
 	uint64_t stored_bytes;  /* bytes of compressed data held */
 	uint64_t index_bytes;   /* entry table + hash index */
 	uint64_t puts, dedup_hits, hash_collisions, incompressible;
+	uint64_t full;          /* pages refused because max_bytes was reached */
 	uint64_t gets, checksum_failures;
 	uint64_t compress_ns, decompress_ns;
 };
@@ -53,7 +55,8 @@ void mm_store_set_hash(struct mm_store *s, mm_store_hash_fn fn);
  * copy saves nothing: nothing is stored unless allow_raw (a huge page is
  * evicted whole) or another owner offered the same hash before (a likely
  * duplicate, which later copies then share; the same page offered again is
- * not a duplicate of itself); -ENOMEM.
+ * not a duplicate of itself); -ENOSPC when the new entry would take the
+ * store over max_bytes (a duplicate of held bytes is still shared); -ENOMEM.
  */
 int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allow_raw, uint32_t *handle,
 		 bool *dedup);

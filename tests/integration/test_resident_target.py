@@ -57,3 +57,29 @@ def test_resident_target_refusals():
     with lib.start_vm(["--mem", "64M"], append="workload=idle") as vm:
         r = vm.qmp().cmd_raw("mm-set-resident-target", bytes=32 * MiB)
         assert "--mm" in r["error"]["desc"], r
+
+
+def test_store_max_bounds_the_store_guest_intact():
+    """--mm store-max: the store never holds more compressed bytes than
+    that; pages it refuses stay resident (a target is then not reached,
+    never a page lost), and its idle pages are not offered as takeable."""
+    args = ["--mem", "256M", "--mem-backing", "anon", "--mm", "cold-age=3600,scan-period=200,store-max=4M"]
+    with lib.start_vm(args, append="workload=wss size=128M hot=8M verify=2 duration=10") as vm:
+        vm.wait_for(r"^wss: t=1 ", 120)
+        q = vm.qmp()
+        q.cmd("mm-set-resident-target", bytes=32 * MiB)
+        deadline = time.time() + 8
+        while time.time() < deadline:
+            st = q.cmd("query-memory-manager")
+            if st["store-full-refusals"] > 0 and st["compressed-bytes"] > 3 * MiB:
+                break
+            time.sleep(0.2)
+        assert st["store-max-bytes"] == 4 * MiB, st
+        assert st["store-full-refusals"] > 0, st
+        assert st["compressed-bytes"] <= 4 * MiB, st
+        # zero pages and duplicates still go (they take no store bytes, or share them)
+        assert st["zero-pages"] > 0, st
+        assert st["host-resident"] > 32 * MiB + 8 * MiB, st
+        status, out = vm.wait(timeout=120)
+    assert status == 0 and "wss: ok" in out and "mismatch " not in out, out[-2000:]
+    print("  store-max 4M: %d bytes held, %d refusals" % (st["compressed-bytes"], st["store-full-refusals"]))

@@ -299,6 +299,51 @@ static void *mt_reader(void *p)
 	return NULL;
 }
 
+static void test_store_max_bounds_held_bytes(void **state)
+{
+	struct mm_store_config c = { .compress = true, .dedup = true, .level = 1, .max_csize = 3072,
+				     .max_bytes = 16384 };
+	struct mm_store *s = mm_store_new(&c);
+	uint8_t p[PG], out[PG];
+	uint32_t h[64], hd;
+	struct mm_store_stats st;
+	bool dd;
+	int n = 0, ret = 0;
+
+	(void)state;
+	assert_non_null(s);
+	/* distinct text pages until the bound refuses one: never over it */
+	while (n < 64) {
+		fill_text(p, 100 + (unsigned)n);
+		ret = mm_store_put(s, p, next_owner(), false, &h[n], &dd);
+		if (ret)
+			break;
+		n++;
+	}
+	assert_int_equal(ret, -ENOSPC);
+	assert_true(n > 2);
+	mm_store_get_stats(s, &st);
+	assert_true(st.stored_bytes <= 16384);
+	assert_int_equal(st.full, 1);
+	/* a duplicate of held bytes costs nothing: still shared when full */
+	fill_text(p, 100);
+	assert_int_equal(mm_store_put(s, p, next_owner(), false, &hd, &dd), 0);
+	assert_true(dd);
+	assert_int_equal(hd, h[0]);
+	/* everything held reads back; releasing makes room again */
+	for (int i = 0; i < n; i++) {
+		uint8_t want[PG];
+
+		fill_text(want, 100 + (unsigned)i);
+		assert_int_equal(mm_store_get(s, h[i], out), 0);
+		assert_memory_equal(out, want, PG);
+	}
+	mm_store_release(s, h[1]);
+	fill_text(p, 100 + (unsigned)n);
+	assert_int_equal(mm_store_put(s, p, next_owner(), false, &h[n], &dd), 0);
+	mm_store_free(s);
+}
+
 static void test_many_and_concurrent(void **state)
 {
 	struct mm_store *s = new_store(true, true);
@@ -339,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_raw_dedup_only),
 		cmocka_unit_test(test_dedup_off),
 		cmocka_unit_test(test_many_and_concurrent),
+		cmocka_unit_test(test_store_max_bounds_held_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
