@@ -107,10 +107,10 @@ def binary(path):
 class Vm:
     """A running minivmm with its output in files (no pipe can fill up)."""
 
-    def __init__(self, args, append=None, qmp=True, image=None):
+    def __init__(self, args, append=None, qmp=True, image=None, wrapper=()):
         self.dir = mkdtemp()
         self.qmp_path = os.path.join(self.dir, "qmp.sock") if qmp else None
-        cmd = [MINIVMM] + list(args)
+        cmd = list(wrapper) + [MINIVMM] + list(args)
         if qmp:
             cmd += ["--qmp", "unix:" + self.qmp_path]
         if append is not None:
@@ -206,8 +206,9 @@ class Vm:
         self.close()
 
 
-def start_vm(args, append=None, qmp=True, image=None):
-    return Vm(args, append=append, qmp=qmp, image=image)
+def start_vm(args, append=None, qmp=True, image=None, wrapper=()):
+    """wrapper: a command the VM is started through (it must exec the rest), e.g. to join a cgroup."""
+    return Vm(args, append=append, qmp=qmp, image=image, wrapper=wrapper)
 
 
 class QmpError(Exception):

@@ -189,6 +189,33 @@ int memd_set_policy(struct memd *d, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The kernel's OOM killer in the managed cgroup: never silent. Each new
+ * kill is said with the limit and usage that led to it, as an event and in
+ * the timeline; the VM it ended is then dropped as any VM that exits.
+ */
+static void check_oom_kills(struct memd *d)
+{
+	struct memd_host_now *hn = &d->host;
+	uint64_t n;
+	char a[32], b[32];
+
+	hn->oom_kills = MEMD_NONE;
+	if (memd_cgroup_oom_kills(&d->cg, &n) < 0)
+		return;
+	hn->oom_kills = n >= d->oom_base ? n - d->oom_base : 0;
+	if (n <= d->oom_seen)
+		return;
+	memd_log_msg(d, "the kernel's OOM killer ended %llu process(es) in cgroup %s (limit %s, usage %s): "
+		     "a VM ended this way is lost with its memory; lower the budget with set-budget rather than "
+		     "the cgroup's limit, keep the limit above the VMs' floors and overhead, or raise it",
+		     (unsigned long long)(n - d->oom_seen), d->cg.dir, memd_size(hn->cg_limit, a),
+		     memd_size(hn->cg_usage, b));
+	memd_event(d, "MEMD_OOM_KILL", json_pack("{s:s,s:I,s:I}", "cgroup", d->cg.dir, "new",
+						 (json_int_t)(n - d->oom_seen), "total", (json_int_t)hn->oom_kills));
+	d->oom_seen = n;
+}
+
 static void sample_host(struct memd *d, struct memd_host_in *h)
 {
 	struct memd_host_now *hn = &d->host;
@@ -198,14 +225,25 @@ static void sample_host(struct memd *d, struct memd_host_in *h)
 	if (memd_read_psi(d->have_cg && d->cg.pressure_file ? d->cg.pressure_file : "/proc/pressure/memory",
 			  &hn->psi) < 0)
 		memset(&hn->psi, 0, sizeof(hn->psi));
-	hn->budget = hn->usage = hn->cg_usage = hn->cg_limit = MEMD_NONE;
+	hn->budget = hn->usage = hn->cg_usage = hn->cg_limit = hn->cg_soft = MEMD_NONE;
 	if (d->o.source == MEMD_SRC_CGROUP && d->have_cg) {
 		/* unreadable (the cgroup was removed): the policy refuses the tick and says so */
 		if (memd_cgroup_read(&d->cg, &hn->cg_usage, &hn->cg_limit) < 0)
 			hn->cg_usage = hn->cg_limit = MEMD_NONE;
 		hn->usage = hn->cg_usage;
+		check_oom_kills(d);
 		/* an unlimited cgroup is bounded by the host */
 		hn->budget = hn->cg_limit == MEMD_NONE ? hn->mi.total : hn->cg_limit;
+		/*
+		 * A soft limit (v1) or memory.high (v2) under the hard one is the
+		 * administrator's wish to get there: the budget. It is also how a
+		 * limit goes down safely: v1 refuses a hard limit under the usage
+		 * (EBUSY) and v2 OOM-kills, so lower the soft one first, let the
+		 * VMs get under it, then the hard one.
+		 */
+		hn->cg_soft = memd_cgroup_soft(&d->cg);
+		if (hn->cg_soft != MEMD_NONE && hn->cg_soft < hn->budget)
+			hn->budget = hn->cg_soft;
 	} else if (d->o.source == MEMD_SRC_BUDGET) {
 		hn->budget = d->o.budget;
 		hn->usage = 0;
@@ -456,6 +494,9 @@ int memd_start(struct memd *d, char *err, size_t errlen)
 		if (r)
 			return r;
 		d->have_cg = true;
+		if (memd_cgroup_oom_kills(&d->cg, &d->oom_base) < 0)
+			d->oom_base = 0;
+		d->oom_seen = d->oom_base;
 		if (d->cg.pressure_file)
 			psi_path = d->cg.pressure_file;
 	}

@@ -280,10 +280,14 @@ int memd_cgroup_open(const char *path, struct memd_cgroup *cg, char *err, size_t
 		cg->version = 1;
 		cg->usage_file = join(dir, "memory.usage_in_bytes");
 		cg->limit_file = join(dir, "memory.limit_in_bytes");
+		cg->events_file = join(dir, "memory.oom_control");
+		cg->soft_file = join(dir, "memory.soft_limit_in_bytes");
 	} else if (readable(dir, "memory.current") && readable(dir, "memory.max")) {
 		cg->version = 2;
 		cg->usage_file = join(dir, "memory.current");
 		cg->limit_file = join(dir, "memory.max");
+		cg->events_file = join(dir, "memory.events");
+		cg->soft_file = join(dir, "memory.high");
 		if (readable(dir, "memory.pressure"))
 			cg->pressure_file = join(dir, "memory.pressure");
 	} else {
@@ -324,7 +328,50 @@ void memd_cgroup_close(struct memd_cgroup *cg)
 	free(cg->usage_file);
 	free(cg->limit_file);
 	free(cg->pressure_file);
+	free(cg->events_file);
+	free(cg->soft_file);
 	memset(cg, 0, sizeof(*cg));
+}
+
+int memd_parse_oom_kill(const char *text, uint64_t *n)
+{
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		unsigned long long v;
+
+		if (sscanf(p, "oom_kill %llu", &v) == 1) {
+			*n = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+uint64_t memd_cgroup_soft(const struct memd_cgroup *cg)
+{
+	uint64_t v = MEMD_NONE;
+	char *t;
+
+	if (!cg->soft_file || memd_read_text(cg->soft_file, 256, &t))
+		return MEMD_NONE;
+	if (memd_parse_cgroup_value(t, &v))
+		v = MEMD_NONE;
+	free(t);
+	return v;
+}
+
+int memd_cgroup_oom_kills(const struct memd_cgroup *cg, uint64_t *n)
+{
+	char *t;
+	int r;
+
+	if (!cg->events_file)
+		return -ENOENT;
+	r = memd_read_text(cg->events_file, 4096, &t);
+	if (r)
+		return r;
+	r = memd_parse_oom_kill(t, n);
+	free(t);
+	return r;
 }
 
 int memd_psi_trigger(const char *path, uint64_t stall_us, uint64_t window_us, char *err, size_t errlen)

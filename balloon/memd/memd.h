@@ -115,6 +115,8 @@ struct memd_cgroup {
 	int version;                /* 1 or 2 */
 	char *dir;
 	char *usage_file, *limit_file, *pressure_file;  /* pressure_file: v2 only, else NULL */
+	char *events_file;          /* v1 memory.oom_control, v2 memory.events: the oom_kill count */
+	char *soft_file;            /* v1 memory.soft_limit_in_bytes, v2 memory.high: a lower budget */
 };
 
 /* Parsers of the kernel's text, for the readers below and the unit tests. */
@@ -139,6 +141,12 @@ int memd_read_rss(pid_t pid, uint64_t *bytes);
 int memd_cgroup_open(const char *path, struct memd_cgroup *cg, char *err, size_t errlen);
 int memd_cgroup_read(const struct memd_cgroup *cg, uint64_t *usage, uint64_t *limit);
 void memd_cgroup_close(struct memd_cgroup *cg);
+/* Processes the kernel's OOM killer ended in the cgroup so far (oom_kill); -errno when unknown. */
+int memd_cgroup_oom_kills(const struct memd_cgroup *cg, uint64_t *n);
+/* The soft limit (v1) or memory.high (v2); MEMD_NONE when unset ("max") or unreadable. */
+uint64_t memd_cgroup_soft(const struct memd_cgroup *cg);
+/* The "oom_kill N" line of memory.oom_control or memory.events. */
+int memd_parse_oom_kill(const char *text, uint64_t *n);
 /* A PSI trigger ("some STALL_US WINDOW_US") on a pressure file: the fd to poll for POLLPRI. */
 int memd_psi_trigger(const char *path, uint64_t stall_us, uint64_t window_us, char *err, size_t errlen);
 
@@ -289,6 +297,8 @@ struct memd_host_now {
 	struct memd_psi psi;
 	uint64_t budget, usage;     /* MEMD_NONE when the source has none */
 	uint64_t cg_usage, cg_limit;
+	uint64_t cg_soft;           /* soft limit (v1) or memory.high (v2); MEMD_NONE none */
+	uint64_t oom_kills;         /* in the cgroup since the daemon started; MEMD_NONE unknown */
 };
 
 struct event_loop;
@@ -301,6 +311,7 @@ struct memd {
 	struct event_loop *loop;
 	struct memd_cgroup cg;
 	bool have_cg;
+	uint64_t oom_base, oom_seen;   /* the cgroup's oom_kill count at start, at the last tick */
 	struct memd_ksm ksm;        /* open with --ksm on */
 	bool ksm_told;              /* a failed write was said */
 	int psi_fd;                 /* PSI trigger, -1 none */

@@ -34,11 +34,12 @@ json_t *memd_host_json(struct memd *d)
 	json_object_set_new(o, "usage", fig(h->usage));
 	json_object_set_new(o, "room", d->have_out ? json_integer(room) : json_null());
 	json_object_set_new(o, "reserve", json_integer((json_int_t)d->o.reserve));
+	json_object_set_new(o, "oom-kills", d->have_cg ? fig(h->oom_kills) : json_null());
 	json_object_set_new(o, "headroom", d->have_out ? json_integer((json_int_t)d->out.headroom) : json_null());
 	if (d->have_cg)
-		json_object_set_new(o, "cgroup", json_pack("{s:s,s:i,s:o,s:o}", "path", d->cg.dir, "version",
+		json_object_set_new(o, "cgroup", json_pack("{s:s,s:i,s:o,s:o,s:o}", "path", d->cg.dir, "version",
 							    d->cg.version, "usage", fig(h->cg_usage), "limit",
-							    fig(h->cg_limit)));
+							    fig(h->cg_limit), "soft-limit", fig(h->cg_soft)));
 	json_object_set_new(o, "mem-total", fig(h->mi.total));
 	json_object_set_new(o, "mem-available", fig(h->mi.available));
 	json_object_set_new(o, "mem-free", fig(h->mi.free));

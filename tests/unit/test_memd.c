@@ -238,6 +238,12 @@ static void test_parse_cgroup_and_rollup(void **state)
 	/* v1's "unlimited" is LONG_MAX rounded down to a page */
 	assert_int_equal(memd_parse_cgroup_value("9223372036854771712\n", &v), 0);
 	assert_true(v == MEMD_NONE);
+	/* the OOM killer's count: v1 memory.oom_control, v2 memory.events */
+	assert_int_equal(memd_parse_oom_kill("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(memd_parse_oom_kill("low 0\nhigh 12\nmax 4\noom 2\noom_kill 1\noom_group_kill 0\n", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(memd_parse_oom_kill("oom_kill_disable 0\nunder_oom 0\n", &v), -ENOENT);
 	assert_int_equal(memd_parse_cgroup_value("12x\n", &v), -EINVAL);
 	assert_int_equal(memd_parse_cgroup_value("-1\n", &v), -EINVAL);
 	assert_int_equal(memd_parse_cgroup_value("", &v), -EINVAL);
