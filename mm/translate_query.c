@@ -67,14 +67,6 @@ static void set_hex(json_t *o, const char *k, uint64_t v)
 	json_object_set_new(o, k, json_string(b));
 }
 
-static const char *state_name(int st)
-{
-	static const char *const names[] = { "untouched", "resident", "zero", "compressed", "shared",
-					     "ballooned", "reported" };
-
-	return st >= 0 && st < (int)(sizeof(names) / sizeof(names[0])) ? names[st] : "?";
-}
-
 /* ---- guest memory through the checked translation ---- */
 
 static int read_guest(void *ctx, uint64_t gpa, unsigned size, uint64_t *val)
@@ -326,10 +318,16 @@ static void second_stage(struct mm_manager *m, json_t *o, uint64_t gpa, const st
 	json_object_set_new(o, "backing", json_string(mm_backing_name(gm->backing)));
 
 	int st = mmgr_page_state(m, gpa);
-	json_object_set_new(o, "page-state", json_string(state_name(st)));
+	json_object_set_new(o, "page-state", json_string(ps_state_name((enum mm_page_state)st)));
 
 	struct host_page h;
 	host_page_of(m, hva, &h);
+	/* the table learns that a page was written from the scanner's pass
+	 * (dirty log and mincore), which runs only with --mm */
+	if (st == MM_PAGE_UNTOUCHED && h.present)
+		json_object_set_new(o, "page-state-note", json_string(
+			m->o.reclaim ? "present on the host: the scanner's next pass marks it resident"
+				     : "present on the host: without --mm no scanner moves pages to resident"));
 	json_object_set_new(o, "host", host_json(&h));
 	if (h.known && !h.present)
 		stopped(o, "host", NULL, st == MM_PAGE_RESIDENT ? "not resident on the host (swapped or "
