@@ -133,6 +133,9 @@ def main():
     tool_figures("bench_mm")
     print(subprocess.run([sys.executable, os.path.join(HERE, "ksm.py")] + sys.argv[1:], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=900).stdout, end="")
+    # the TLB table: guest x host page sizes with each run's translation summary
+    print(subprocess.run([sys.executable, os.path.join(HERE, "tlb.py")] + sys.argv[1:], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=1800).stdout, end="")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ struct kinfo {                  /* boot info copied once by cpu 0 */
 	uint64_t tsc_khz;
 	uint64_t boot_cr3;
 	uint64_t kernel_start, kernel_end;
+	uint32_t showmap;       /* print each heap chunk's mapping (showmap): tests compare it
+	                         * with what the VMM's translation inspector reads */
 };
 extern struct kinfo kinfo;
 

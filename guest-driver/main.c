@@ -101,6 +101,16 @@ static void parse_word(char *w, struct uparams *p, bool *have_size, bool *have_r
 	} else if (streq(key, "duration")) {
 		if (fillgen_parse_u64(val, &p->duration_s) < 0)
 			bad_param(key, val, "expected seconds (0 = until the VMM quits)");
+	} else if (streq(key, "hold")) {
+		if (fillgen_parse_u64(val, &p->hold_s) < 0)
+			bad_param(key, val, "expected seconds to keep the memory mapped after the measurement");
+	} else if (streq(key, "showmap")) {
+		if (!*val || streq(val, "1"))
+			kinfo.showmap = 1;
+		else if (streq(val, "0"))
+			kinfo.showmap = 0;
+		else
+			bad_param(key, val, "expected showmap, showmap=1 or showmap=0");
 	} else if (streq(key, "quiet")) {
 		if (!*val || streq(val, "1"))
 			p->quiet = 1;
@@ -110,7 +120,7 @@ static void parse_word(char *w, struct uparams *p, bool *have_size, bool *have_r
 			bad_param(key, val, "expected quiet, quiet=1 or quiet=0");
 	} else {
 		kprintf("guest: unknown parameter '%s' (known: workload size mix rounds seed accesses "
-			"pattern stride chunk pause hot verify duration quiet)\n", key);
+			"pattern stride chunk pause hot verify duration hold showmap quiet)\n", key);
 		machine_exit(EXIT_PARAM);
 	}
 }

@@ -147,6 +147,22 @@ static void unmap_chunk(struct task *t, uint64_t va)
 	}
 }
 
+/* showmap: how a heap chunk is mapped, as the translation inspector must see it */
+static void show_chunk(struct task *t, uint64_t va)
+{
+	uint64_t *pd = heap_pd(t, va, false), e = pd ? pd[(va >> 21) & 511] : 0;
+
+	if (e & PTE_PS) {
+		kprintf("map: va=0x%lx pa=0x%lx page=2M\n", va, (uint64_t)(e & PTE_ADDR));
+	} else if (e & PTE_P) {
+		uint64_t *pt = phys(e & PTE_ADDR);
+
+		kprintf("map: va=0x%lx pa=0x%lx page=4K pt=0x%lx%s\n", va, (uint64_t)(pt[0] & PTE_ADDR),
+			(uint64_t)(e & PTE_ADDR),
+			(pt[0] & PTE_BLOCK) ? " block" : "");
+	}
+}
+
 static uint64_t mem_alloc(struct task *t, uint64_t bytes)
 {
 	uint64_t n = (bytes + SZ_2M - 1) / SZ_2M, va = t->brk;
@@ -169,6 +185,9 @@ static uint64_t mem_alloc(struct task *t, uint64_t bytes)
 		if (attempt >= 8 || !drivers_reclaim(n * 513 + 64))
 			return 0;
 	}
+	if (kinfo.showmap)
+		for (uint64_t i = 0; i < n; i++)
+			show_chunk(t, va + i * SZ_2M);
 	t->brk += n * SZ_2M;
 	t->live++;
 	return va;

@@ -56,6 +56,8 @@ struct uparams {
 	uint64_t wss_at_s[UPARAM_WSS_STEPS]; /* wss: seconds after the fill, [0] = 0, increasing */
 	uint64_t verify_s;      /* wss: seconds between full verifications (0 = only at the end) */
 	uint64_t duration_s;    /* wss: seconds of hot phase (0 = until the VMM quits) */
+	uint64_t hold_s;        /* touch: seconds to keep its memory mapped after the measurement,
+	                         * for the VMM's translation inspector (0 = exit at once) */
 };
 
 #endif

@@ -52,5 +52,12 @@ int touch_main(void)
 			usize(up->size, s1, sizeof(s1)), up->accesses, hundredths / 100, hundredths % 100,
 			umbps(up->accesses * 8, us, s2, sizeof(s2)));
 	}
+	if (up->hold_s) {
+		/* the memory stays mapped, for the VMM's translation inspector */
+		uprintf("touch: holding %s mapped at 0x%lx for %lu s\n", usize(up->size, s1, sizeof(s1)),
+			(uint64_t)(uintptr_t)p, up->hold_s);
+		for (uint64_t s = 0; s < up->hold_s; s++)
+			usleep_ms(1000);
+	}
 	return sum == 0x123456789abcdef ? 1 : 0;   /* keeps sum alive */
 }

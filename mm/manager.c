@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "mm/manager_priv.h"
+#include "mm/translate.h"
 #include "vmm/lib/macros.h"
 #include "vmm/lib/opts.h"
 #include "vmm/lib/size.h"
@@ -298,6 +299,8 @@ int mmgr_create(struct guest_mem *gm, const struct mm_vm_ops *ops, void *opaque,
 	m->ops_opaque = opaque;
 	m->gm = gm;
 	m->uffd = m->uffd_stop = -1;
+	m->pagemap_fd = m->kpageflags_fd = -1;
+	mm_translate_open(m);
 	pthread_mutex_init(&m->req_lock, NULL);
 	pthread_cond_init(&m->req_cond, NULL);
 
@@ -374,6 +377,7 @@ void mmgr_destroy(struct mm_manager *m)
 	mm_policy_fini(&m->pol);
 	mm_store_free(m->store);
 	ps_fini(&m->ps);
+	mm_translate_close(m);
 	pthread_mutex_destroy(&m->req_lock);
 	pthread_cond_destroy(&m->req_cond);
 	free(m);

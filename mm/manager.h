@@ -27,6 +27,7 @@
 struct mm_manager;
 struct guest_mem;
 struct qmp_registry;
+struct mm_cpu_paging;
 
 /* Per-4 KiB page states (see ARCHITECTURE.md). */
 enum mm_page_state {
@@ -44,7 +45,8 @@ enum mm_page_state {
  * machine hands it these. Any member may be NULL, and ops itself may be NULL
  * (no VM: unit tests and benchmarks; then writes are not tracked and pages
  * just age). dirty_log and dirty_fetch are called on the scanner thread,
- * stat on the scanner and monitor threads, stop from any thread.
+ * stat on the scanner and monitor threads, stop from any thread,
+ * cpu_count and cpu_paging on the main thread (the translation inspector).
  */
 struct mm_vm_ops {
 	/* Turns KVM's dirty logging of guest RAM on or off. */
@@ -56,6 +58,12 @@ struct mm_vm_ops {
 	int (*stat)(void *opaque, const char *name, uint64_t *val);
 	/* Stops the VM for this reason; the first caller wins. */
 	void (*stop)(void *opaque, enum stop_reason why);
+	/* Number of vCPUs. */
+	int (*cpu_count)(void *opaque);
+	/* Reads vCPU cpu's CR0, CR3, CR4 and EFER (mm/translate.h), safely with
+	 * respect to its thread (the VM is paused for the read if it runs).
+	 * -ENOENT for no such vCPU, -ESHUTDOWN when the VM is stopping. */
+	int (*cpu_paging)(void *opaque, int cpu, struct mm_cpu_paging *out);
 };
 
 /*
@@ -113,7 +121,8 @@ int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, si
 
 /* Registers query-memory-manager, mm-set-resident-target and mm-reclaim
  * (the last runs off the main thread) in reg with m as their context
- * (qmp_mm.c). 0 or -errno. Main thread. */
+ * (qmp_mm.c), and the translation inspector's query-translation and
+ * query-translation-summary (qmp_translate.c). 0 or -errno. Main thread. */
 int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m);
 
 /* ---- queries for the balloon (any thread; the table is read atomically) ---- */

@@ -129,6 +129,9 @@ struct mm_manager {
 	_Atomic uint64_t registrations, unregistrations, reg_cap_hits;
 	_Atomic uint64_t wp_faults;
 	struct mm_hist fault_hist;
+
+	/* translation inspector (translate_query.c), main thread; -1: not open */
+	int pagemap_fd, kpageflags_fd;
 };
 
 /* ---- manager.c helpers ---- */
@@ -196,6 +199,9 @@ uint64_t mm_huge_settle_given(struct mm_manager *m, uint64_t chunk);
  * piece holds data. vouched: all pieces were given in the caller's own
  * request (the guest guarantees them free now), so no check is needed. */
 void mm_huge_discard_given(struct mm_manager *m, uint64_t chunk, bool vouched);
+
+/* ---- qmp_translate.c ---- */
+int mm_translate_qmp_register(struct qmp_registry *reg, struct mm_manager *m);
 
 /* ---- ksm.c ---- */
 int mm_ksm_enable(struct mm_manager *m, char *err, size_t errlen);

@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "mm/manager.h"
+#include "mm/manager_priv.h"
 #include "vmm/qmp/qmp.h"
 
 static json_t *qmp_query_memory_manager(void *ctx, json_t *args, char *err, size_t errlen)
@@ -54,5 +54,7 @@ int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m)
 		ret = qmp_register(reg, "mm-set-resident-target", qmp_mm_set_resident_target, m);
 	if (!ret)
 		ret = qmp_register_worker(reg, "mm-reclaim", qmp_mm_reclaim, m);
+	if (!ret)
+		ret = mm_translate_qmp_register(reg, m);
 	return ret;
 }

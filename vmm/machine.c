@@ -11,6 +11,7 @@
 
 #include "balloon/balloon.h"
 #include "mm/manager.h"
+#include "mm/translate.h"
 #include "vmm/boot/boot.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/uart.h"
@@ -146,11 +147,46 @@ static void machine_mm_stop(void *opaque, enum stop_reason why)
 	vm_request_exit(opaque, stop_status(why));
 }
 
+static int machine_mm_cpu_count(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	return vm->vcpus ? vm->nr_cpus : 0;
+}
+
+/*
+ * Main thread (the inspector's QMP commands). A vCPU inside KVM_RUN holds
+ * its vCPU mutex, so KVM_GET_SREGS would wait for its next exit, which a
+ * halted guest may never make: pause the VM (as QMP `stop` does, without
+ * its events) for the read unless it is paused already.
+ */
+static int machine_mm_cpu_paging(void *opaque, int cpu, struct mm_cpu_paging *out)
+{
+	struct vm *vm = opaque;
+	bool was_paused;
+	int ret;
+
+	if (!vm->vcpus || cpu < 0 || cpu >= vm->nr_cpus)
+		return -ENOENT;
+	was_paused = vm_paused(vm);
+	if (!was_paused) {
+		ret = vm_pause(vm);
+		if (ret)
+			return ret;
+	}
+	ret = vcpu_get_paging(&vm->vcpus[cpu], &out->cr0, &out->cr3, &out->cr4, &out->efer);
+	if (!was_paused)
+		vm_resume(vm);
+	return ret;
+}
+
 static const struct mm_vm_ops machine_mm_ops = {
 	.dirty_log = machine_mm_dirty_log,
 	.dirty_fetch = machine_mm_dirty_fetch,
 	.stat = machine_mm_stat,
 	.stop = machine_mm_stop,
+	.cpu_count = machine_mm_cpu_count,
+	.cpu_paging = machine_mm_cpu_paging,
 };
 
 /* Each subsystem registers its QMP commands with its own object as context. */

@@ -21,6 +21,9 @@ struct ctl {
 	bool watch;                /* print events as they pass */
 	bool daemon;               /* the socket is minivmm-memd's, not a VM's */
 	long count;                /* watch: refreshes before exiting, 0 = until Ctrl-C */
+	long cpu;                  /* translate: the vCPU (--cpu) */
+	bool have_cpu;
+	bool gpa;                  /* translate: the address is guest-physical (--gpa) */
 };
 
 extern volatile sig_atomic_t ctl_interrupted;

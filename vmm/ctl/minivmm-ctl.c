@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,7 +32,7 @@ volatile sig_atomic_t ctl_interrupted;
 static void usage(FILE *out)
 {
 	fprintf(out,
-"usage: minivmm-ctl [OPTIONS] SOCKET COMMAND [ARGS]\n"
+"usage: minivmm-ctl [OPTIONS] SOCKET COMMAND [ARGS] (options may also follow the command)\n"
 "\n"
 "Talks to a running minivmm started with --qmp unix:SOCKET, or to minivmm-memd\n"
 "started with --control unix:SOCKET.\n"
@@ -44,6 +45,12 @@ static void usage(FILE *out)
 "                  (or --count refreshes)\n"
 "  mm              the memory manager's figures (query-memory-manager)\n"
 "  reclaim SIZE    ask the memory manager to reclaim SIZE bytes now (mm-reclaim)\n"
+"  translate ADDR  follow a guest-virtual address (vCPU --cpu N, default 0) or with\n"
+"                  --gpa a guest-physical one through every stage: the guest's\n"
+"                  page tables, memslot, host page, page state, walk cost\n"
+"                  (query-translation); ADDR in hex (0x...) or decimal\n"
+"  translation     page sizes at every stage over all guest RAM: guest tables,\n"
+"                  host backing, KVM (query-translation-summary)\n"
 "  quit            stop the VM\n"
 "  raw JSON        send one QMP command, e.g. raw '{\"execute\": \"query-kvm\"}'\n"
 "                  (a bare command name works too: raw query-status), print the reply\n"
@@ -57,6 +64,8 @@ static void usage(FILE *out)
 "\n"
 "options:\n"
 "  -n, --count N   watch: stop after N refreshes\n"
+"  -c, --cpu N     translate: the vCPU whose page tables to walk (0)\n"
+"  -p, --gpa       translate: ADDR is guest-physical (no guest walk)\n"
 "  -h, --help      this text\n"
 "  -V, --version   print the version\n");
 }
@@ -486,6 +495,139 @@ static int cmd_raw(struct ctl *c, const char *text)
 	return status;
 }
 
+/* ---- the translation inspector ---- */
+
+static uint64_t ctl_parse_addr(const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (!*s || *end || errno || s[0] == '-')
+		die("'%s' is not an address: give it in hex (0x7f0000001000) or decimal", s);
+	return v;
+}
+
+static uint64_t jget(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+static const char *page_name(uint64_t size, char *b, size_t len)
+{
+	if (!size)
+		return "?";
+	return size_format(size, SIZE_EXACT, b, len);
+}
+
+static void print_flags(json_t *flags)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(flags, i, f)
+		printf("%s%s", i ? " " : "", json_string_value(f));
+}
+
+static int cmd_translate(struct ctl *c, const char *addr)
+{
+	char b[32], b2[32];
+	uint64_t a = ctl_parse_addr(addr);
+	json_t *args = c->gpa ? json_pack("{s:I}", "gpa", (json_int_t)a)
+			      : json_pack("{s:s,s:i}", "gva", addr, "cpu", (int)c->cpu);
+	json_t *r = ctl_must(c, "query-translation", args);
+	json_t *walk = json_object_get(r, "guest-walk"), *l;
+	size_t i;
+
+	if (!c->gpa) {
+		json_t *pg = json_object_get(r, "paging");
+
+		printf("gva 0x%" PRIx64 " on vCPU %ld: %s paging, CR3 0x%" PRIx64 "\n", a, c->cpu,
+		       json_string_value(json_object_get(pg, "mode")), jget(pg, "cr3"));
+		json_array_foreach(walk, i, l) {
+			printf("  %-4s[%3" PRIu64 "] at 0x%-12" PRIx64 " %-20s ",
+			       json_string_value(json_object_get(l, "level")), jget(l, "index"),
+			       jget(l, "entry-gpa"), json_string_value(json_object_get(l, "entry")) ?
+			       json_string_value(json_object_get(l, "entry")) : "(not RAM)");
+			print_flags(json_object_get(l, "flags"));
+			printf("\n");
+		}
+	}
+	json_t *st = json_object_get(r, "stopped");
+	if (json_object_get(r, "gpa")) {
+		json_t *acc = json_object_get(r, "access");
+
+		printf("gpa 0x%" PRIx64, jget(r, "gpa"));
+		if (json_object_get(r, "guest-page-size"))
+			printf(" in a %s guest page", page_name(jget(r, "guest-page-size"), b, sizeof(b)));
+		if (acc)
+			printf(" (%s%s%s)", json_is_true(json_object_get(acc, "writable")) ? "writable" : "read-only",
+			       json_is_true(json_object_get(acc, "user")) ? ", user" : ", supervisor",
+			       json_is_true(json_object_get(acc, "executable")) ? ", executable" : ", no-execute");
+		printf("\n");
+	}
+	json_t *slot = json_object_get(r, "memslot");
+	if (slot)
+		printf("memslot %" PRIu64 " (GPA 0x%" PRIx64 ", %s, %s backing) -> hva 0x%" PRIx64 "\n",
+		       jget(slot, "slot"), jget(slot, "gpa"), size_format(jget(slot, "size"), SIZE_FIXED2, b,
+		       sizeof(b)), json_string_value(json_object_get(r, "backing")), jget(r, "hva"));
+	json_t *host = json_object_get(r, "host");
+	if (host) {
+		printf("host page: %s", json_is_true(json_object_get(host, "present")) ? "present" : "not present");
+		if (json_object_get(host, "pfn"))
+			printf(", pfn 0x%" PRIx64, jget(host, "pfn"));
+		if (json_object_get(host, "kind"))
+			printf(", %s", json_string_value(json_object_get(host, "kind")));
+		if (json_object_get(host, "page-size"))
+			printf(", %s page", page_name(jget(host, "page-size"), b, sizeof(b)));
+		if (json_object_get(host, "flags")) {
+			printf(" [");
+			print_flags(json_object_get(host, "flags"));
+			printf("]");
+		}
+		printf("\n");
+		if (json_object_get(host, "note"))
+			printf("  (%s)\n", json_string_value(json_object_get(host, "note")));
+		printf("page state: %s", json_string_value(json_object_get(r, "page-state")));
+		if (json_object_get(r, "page-state-note"))
+			printf(" (%s)", json_string_value(json_object_get(r, "page-state-note")));
+		printf("\n");
+	}
+	json_t *cost = json_object_get(r, "walk-cost");
+	if (cost && json_object_get(cost, "2d-refs"))
+		printf("TLB miss: %" PRIu64 " memory references with EPT/NPT (%" PRIu64 " guest levels, each and "
+		       "the GPA through %" PRIu64 " second-stage ones), %" PRIu64 " with shadow paging; "
+		       "%" PRIu64 " TLB entries of %s cover guest RAM\n", jget(cost, "2d-refs"),
+		       jget(cost, "guest-refs"), jget(cost, "second-stage-refs"), jget(cost, "shadow-refs"),
+		       jget(cost, "tlb-entries-for-guest-ram"), page_name(jget(cost, "tlb-entry-size"), b2, sizeof(b2)));
+	else if (cost)
+		printf("second stage: %" PRIu64 " memory references per miss with %s host pages\n",
+		       jget(cost, "second-stage-refs"), page_name(jget(cost, "host-page-size"), b2, sizeof(b2)));
+	if (st) {
+		const char *lvl = json_string_value(json_object_get(st, "level"));
+
+		printf("stopped at the %s stage%s%s: %s\n", json_string_value(json_object_get(st, "stage")),
+		       lvl ? ", level " : "", lvl ? lvl : "", json_string_value(json_object_get(st, "reason")));
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int cmd_translation(struct ctl *c, const char *unused)
+{
+	(void)unused;
+	json_t *ret = ctl_must(c, "query-translation-summary", NULL);
+	const char *k;
+	json_t *v;
+	json_object_foreach(ret, k, v)
+		ctl_print_tree(k, v, 0);
+	json_decref(ret);
+	return 0;
+}
+
 /* minivmm-memd's commands, in the table's signature. */
 static int memd_host(struct ctl *c, const char *unused)
 {
@@ -509,6 +651,8 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'n' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "gpa", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -516,8 +660,21 @@ int main(int argc, char **argv)
 	struct ctl c = { .qc = NULL };
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+n:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:c:phV", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'c': {
+			char *end;
+
+			errno = 0;
+			c.cpu = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || c.cpu < 0 || c.cpu > INT32_MAX)
+				die("--cpu '%s' is not valid: give a vCPU index from 0 up", optarg);
+			c.have_cpu = true;
+			break;
+		}
+		case 'p':
+			c.gpa = true;
+			break;
 		case 'n': {
 			char *end;
 
@@ -560,6 +717,8 @@ int main(int argc, char **argv)
 		{ "stats", 0, "", cmd_stats, NULL }, { "watch", 0, "", cmd_watch, memd_watch },
 		{ "mm", 0, "", cmd_mm, NULL }, { "reclaim", 1, " SIZE", cmd_reclaim, NULL },
 		{ "quit", 0, "", cmd_quit, NULL }, { "raw", 1, " JSON", cmd_raw, cmd_raw },
+		{ "translate", 1, " ADDR", cmd_translate, NULL },
+		{ "translation", 0, "", cmd_translation, NULL },
 		{ "host", 0, "", NULL, memd_host }, { "vms", 0, "", NULL, memd_vms },
 	};
 	size_t i;
@@ -575,9 +734,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minivmm-ctl: usage: minivmm-ctl SOCKET %s%s\n", cmd, table[i].args);
 		return 2;
 	}
-	/* check sizes before touching the VM */
-	if (table[i].nargs && strcmp(cmd, "raw"))
+	/* check arguments before touching the VM */
+	if (strcmp(cmd, "translate") == 0)
+		ctl_parse_addr(args[0]);
+	else if (table[i].nargs && strcmp(cmd, "raw"))
 		ctl_parse_size(args[0]);
+	if ((c.have_cpu || c.gpa) && strcmp(cmd, "translate"))
+		die("--cpu and --gpa go with translate");
+	if (c.have_cpu && c.gpa)
+		die("translate: --cpu walks a vCPU's page tables, --gpa starts after them; give one");
 
 	ctl_connect(&c, sock);
 	if (c.daemon && !table[i].memd)

@@ -211,5 +211,10 @@ int vcpu_setup_regs(struct vcpu *cpu);
 int vcpu_start(struct vcpu *cpu);
 void vcpu_destroy(struct vcpu *cpu);
 void vcpu_dump(struct vcpu *cpu, FILE *out);
+/* Reads the registers that decide how the vCPU translates addresses. KVM
+ * serialises vCPU ioctls with KVM_RUN, so the vCPU must not be in KVM_RUN:
+ * call it with the VM paused (vm_pause), or before the vCPU started, or
+ * from the vCPU's own thread; otherwise it waits for the next exit. */
+int vcpu_get_paging(struct vcpu *cpu, uint64_t *cr0, uint64_t *cr3, uint64_t *cr4, uint64_t *efer);
 
 #endif

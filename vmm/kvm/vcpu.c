@@ -135,6 +135,19 @@ void vcpu_dump(struct vcpu *cpu, FILE *out)
 		s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.ss.selector, s.cs.dpl);
 }
 
+int vcpu_get_paging(struct vcpu *cpu, uint64_t *cr0, uint64_t *cr3, uint64_t *cr4, uint64_t *efer)
+{
+	struct kvm_sregs s;
+
+	if (ioctl(cpu->fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	*cr0 = s.cr0;
+	*cr3 = s.cr3;
+	*cr4 = s.cr4;
+	*efer = s.efer;
+	return 0;
+}
+
 /* A vCPU stops the whole VM on anything it cannot continue from. */
 static void __attribute__((format(printf, 2, 3))) vcpu_fail(struct vcpu *cpu, const char *fmt, ...)
 {
