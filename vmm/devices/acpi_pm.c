@@ -74,12 +74,14 @@ static void acpi_pm_evt_io(void *opaque, uint64_t off, uint8_t *data, uint32_t l
 	for (uint32_t i = 0; i < len; i++) {
 		uint64_t at = off + i;
 
-		if (at < 2)            /* status: nothing ever happens; writes clear nothing */
-			data[i] = is_write ? data[i] : 0;
-		else if (is_write)
+		if (at < 2) {          /* status: nothing ever happens; writes clear nothing */
+			if (!is_write)
+				data[i] = 0;
+		} else if (is_write) {
 			pm->evt[at] = data[i];
-		else
+		} else {
 			data[i] = pm->evt[at];
+		}
 	}
 	pthread_mutex_unlock(&pm->lock);
 }
