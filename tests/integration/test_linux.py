@@ -21,8 +21,8 @@ from lib import BUILD, GUEST, ROOT, Skip, parse_summary, run_vm, start_vm
 EARLY = "console=ttyS0 earlyprintk=serial,ttyS0,115200 noxsave"
 BOOT_TIMEOUT = 90
 # the SMP lines (MADT or MP table) come later in setup_arch than the e820
-# map: measured 80-86 s here on 2026-12-01 with a load average of 10-12 on
-# the 2 cores (23-63 s on a quiet machine), so these boots get more room
+# map: measured 54-86 s here on 2026-12-01 (86 s at a load average of 10-12
+# on the 2 cores), so these boots get more room
 SMP_TIMEOUT = 120
 
 
