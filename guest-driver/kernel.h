@@ -42,6 +42,7 @@ static inline uint8_t inb(uint16_t port)
 	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
 static inline uint64_t rdmsr(uint32_t msr)
 {
@@ -120,6 +121,8 @@ void console_write(const char *s, size_t n);
 void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t ksnprintf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 __attribute__((noreturn)) void machine_exit(int status);
+/* ACPI power-off (S5) or reset through the tables minivmm wrote (acpi.c); never returns. */
+__attribute__((noreturn)) void acpi_leave(bool reset);
 
 /* ---- cpu.c ---- */
 void cpu_init_tables(void);             /* cpu 0, once: GDT, TSS descriptors, IDT */

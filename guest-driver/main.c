@@ -53,8 +53,12 @@ static void parse_word(char *w, struct uparams *p, bool *have_size, bool *have_r
 			p->workload = WL_WSS;
 		else if (streq(val, "demo"))
 			p->workload = WL_DEMO;
+		else if (streq(val, "poweroff"))
+			p->workload = WL_POWEROFF;
+		else if (streq(val, "reset"))
+			p->workload = WL_RESET;
 		else
-			bad_param(key, val, "expected fill, touch, idle, churn, wss or demo");
+			bad_param(key, val, "expected fill, touch, idle, churn, wss, demo, poweroff or reset");
 	} else if (streq(key, "size")) {
 		if (fillgen_parse_size(val, &p->size) < 0)
 			bad_param(key, val, "expected a size such as 64M, 1G, 512K");
@@ -232,6 +236,10 @@ __attribute__((noreturn)) void kmain(const struct bootinfo *bi, uint64_t idx)
 		if (!kinfo.tsc_khz)
 			kprintf("guest: TSC frequency unknown, timings assume 1 GHz\n");
 		parse_cmdline(bi->cmdline, &uparams);
+		/* ring-0 work only, before any memory is set up: the other cpus
+		 * wait for boot_done until the VMM stops the machine */
+		if (uparams.workload == WL_POWEROFF || uparams.workload == WL_RESET)
+			acpi_leave(uparams.workload == WL_RESET);
 		uparams.tsc_khz = kinfo.tsc_khz ? kinfo.tsc_khz : 1000000;
 		uparams.page_size = kinfo.page_size;
 		uparams.ntasks = uparams.workload == WL_FILL ? kinfo.nr_cpus : 1;

@@ -27,6 +27,8 @@ enum workload {
 	WL_IDLE,
 	WL_CHURN,
 	WL_WSS,
+	WL_POWEROFF,        /* kernel only: ACPI S5 through the FADT and \_S5 */
+	WL_RESET,           /* kernel only: the FADT's reset register */
 };
 
 enum touch_pattern { TOUCH_RANDOM = 0, TOUCH_SEQ };

@@ -3,7 +3,8 @@
  * owns the order of the steps (KVM VM before RAM's memslots, devices before
  * the image so the boot info lists them, the manager's threads last) and the
  * built-in exit port, which turns a guest write into the VM's exit status.
- * Built-in devices: the exit port, the UART, the i8042 (Linux's reset).
+ * Built-in devices: the exit port, the UART, the i8042 (Linux's reset
+ * without ACPI), the ACPI power-off and reset registers.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "mm/manager.h"
 #include "mm/translate.h"
 #include "vmm/boot/boot.h"
+#include "vmm/devices/acpi_pm.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/uart.h"
 #include "vmm/kvm/stats.h"
@@ -70,6 +72,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		ret = uart_init(vm);
 	if (!ret)
 		ret = i8042_init(vm);
+	if (!ret)
+		ret = acpi_pm_init(vm);
 	if (ret) {
 		snprintf(err, errlen, "cannot register built-in devices: %s", strerror(-ret));
 		return ret;
@@ -121,6 +125,7 @@ void vm_destroy(struct vm *vm)
 	io_bus_free(&vm->mmio);
 	uart_destroy(vm);
 	i8042_destroy(vm);
+	acpi_pm_destroy(vm);
 }
 
 /* ---- what the memory manager gets from the VM (mm/manager.h) ---- */

@@ -431,12 +431,10 @@ static int dom_vcpu(struct dom_ctx *c, xmlNode *n)
 static int dom_features(struct dom_ctx *c, xmlNode *f)
 {
 	for (xmlNode *n = f->children; n; n = n->next) {
-		if (n->type != XML_ELEMENT_NODE || dom_is(n, "apic") || dom_is(n, "pae"))
+		/* every minivmm guest has ACPI tables (and the MP table): <acpi/> is what it gets */
+		if (n->type != XML_ELEMENT_NODE || dom_is(n, "apic") || dom_is(n, "pae") ||
+		    dom_is(n, "acpi"))
 			continue;
-		if (dom_is(n, "acpi")) {
-			dom_note(c, "acpi: minivmm describes the machine with an MP table, not ACPI tables");
-			continue;
-		}
 		return dom_fail(c, n, "feature not supported (minivmm accepts apic, pae, acpi)");
 	}
 	return 0;

@@ -5,6 +5,7 @@
  * (vmm/boot/bootinfo.h); page tables live at the top of RAM below the
  * 32-bit hole and are reported to the guest as reserved. For Linux: kernel,
  * initrd and boot data (linux.c), Linux's boot GDT, the MP table, the PIT.
+ * Both get the ACPI tables (acpi.c): they are how a guest powers off.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ static int boot_setup_own(struct vm *vm, char *err, size_t errlen)
 	const struct mm_region *low = &gm->regions[0];
 	uint64_t leaf = vm->cfg.guest_page_size;
 	uint64_t pt_size = boot_pagetable_size(gm, leaf);
-	uint64_t pt_base, need;
+	uint64_t pt_base, need, rsdp;
 	struct bootinfo *bi;
 	uint64_t *gdt;
 	int ret;
@@ -148,6 +149,14 @@ static int boot_setup_own(struct vm *vm, char *err, size_t errlen)
 	memset(mm_gpa_to_hva(gm, pt_base, pt_size), 0, pt_size);
 	build_pagetables(vm, pt_base, leaf);
 	vm->pml4_gpa = pt_base;
+
+	/* the own guest finds the power-off and reset registers the way an OS
+	 * does, through the RSDP in the BIOS area (its workload=poweroff) */
+	ret = acpi_write_tables(gm, vm->cfg.nr_cpus, &rsdp);
+	if (ret) {
+		snprintf(err, errlen, "cannot write the ACPI tables: %s", strerror(-ret));
+		return ret;
+	}
 
 	gdt = mm_gpa_to_hva(gm, BOOT_GDT_GPA, 3 * 8);
 	gdt[0] = 0;
@@ -230,7 +239,10 @@ static int boot_linux_gdt(struct vm *vm, bool long_mode)
 	return mm_write(&vm->mem, BOOT_GDT_GPA, gdt, sizeof(gdt));
 }
 
-/* The machine Linux expects around it: the MP table and the PIT. */
+/* The machine Linux expects around it: the MP table and the PIT. The MP
+ * table stays beside the ACPI tables: a kernel booted with acpi=off (or
+ * built without ACPI) finds the CPUs and the IOAPIC there; an ACPI kernel
+ * takes them from the MADT, which describes the same machine. */
 static int boot_linux_machine(struct vm *vm, char *err, size_t errlen)
 {
 	uint32_t sig = 0, features = 0;
@@ -273,6 +285,8 @@ static int boot_load_linux(struct vm *vm, char *err, size_t errlen)
 		ret = boot_linux_initrd(vm, &lb, err, errlen);
 	if (!ret && boot_cmdline(vm, cmdline, LINUX_CMDLINE_MAX))
 		ret = -E2BIG;
+	if (!ret && (ret = acpi_write_tables(&vm->mem, vm->cfg.nr_cpus, &lb.acpi_rsdp)) != 0)
+		snprintf(err, errlen, "cannot write the ACPI tables: %s", strerror(-ret));
 	if (!ret)
 		ret = linux_write_boot_data(&vm->mem, &lb, cmdline, &vm->entry_arg, err, errlen);
 	if (!ret)

@@ -4,8 +4,9 @@
  * page tables, the flat GDT and the boot info of bootinfo.h), an ELF
  * vmlinux with a Xen PVH entry note, or a bzImage (bzimage.c: the setup
  * header; decompress.c: its payload on the host; linux.c: kernel, initrd,
- * zero page or hvm_start_info; tables.c: e820 and the MP table). The Linux
- * ABIs are in linux_abi.h. Set-up only, on the main thread.
+ * zero page or hvm_start_info; tables.c: e820 and the MP table; acpi.c: the
+ * ACPI tables every guest gets). The Linux ABIs are in linux_abi.h, the
+ * ACPI tables' layout in acpi_abi.h. Set-up only, on the main thread.
  */
 #ifndef MINIVMM_BOOT_H
 #define MINIVMM_BOOT_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "mm/mm.h"
+#include "vmm/boot/acpi_abi.h"
 #include "vmm/boot/bootinfo.h"
 #include "vmm/boot/linux_abi.h"
 
@@ -108,6 +110,7 @@ struct linux_boot {
 	struct linux_setup setup;    /* the setup header, when the image is a bzImage */
 	bool has_setup;
 	enum linux_comp comp;        /* the payload's compression, bzImage only */
+	uint64_t acpi_rsdp;          /* the RSDP's GPA for the zero page / hvm_start_info; 0: none */
 };
 
 /* Loads a vmlinux or bzImage into guest RAM as mode says. */
@@ -128,6 +131,17 @@ int linux_write_pagetables(struct guest_mem *gm);
 /* An MP table listing nr_cpus processors (APIC ids 0..n-1), the ISA bus, the
  * IOAPIC and its 24 pins; cpu_sig/cpu_features from CPUID leaf 1. */
 int mptable_write(struct guest_mem *gm, int nr_cpus, uint32_t cpu_sig, uint32_t cpu_features);
+
+/* ---- ACPI (acpi.c) ---- */
+
+/* The RSDP at ACPI_RSDP_GPA, then FACS, DSDT (\_S5), FADT (PM1a blocks and
+ * reset register of vmm/devices/acpi_pm.h), MADT (nr_cpus LAPICs with APIC
+ * ids 0..n-1, the IOAPIC with id nr_cpus as in the MP table, the SCI's
+ * override, LINT1 NMI), RSDT and XSDT; *rsdp gets the RSDP's GPA. */
+int acpi_write_tables(struct guest_mem *gm, int nr_cpus, uint64_t *rsdp);
+/* The DSDT's AML (its body after the header), for the tests. */
+extern const uint8_t acpi_dsdt_aml[];
+extern const size_t acpi_dsdt_aml_len;
 
 /* ---- boot setup (boot.c): page tables, GDT, boot info ---- */
 

@@ -222,6 +222,7 @@ static void linux_zero_page(uint8_t *zp, const struct linux_boot *lb,
 	put32(zp, BP_EXT_RD_IMAGE, (uint32_t)(lb->initrd_gpa >> 32));
 	put32(zp, SETUP_RD_SIZE, (uint32_t)lb->initrd_size);
 	put32(zp, BP_EXT_RD_SIZE, (uint32_t)(lb->initrd_size >> 32));
+	memcpy(zp + BP_ACPI_RSDP, &lb->acpi_rsdp, 8);   /* saves the kernel its BIOS-area scan */
 	zp[BP_E820_ENTRIES] = (uint8_t)n;
 	memcpy(zp + BP_E820_TABLE, map, (size_t)n * sizeof(*map));
 }
@@ -235,6 +236,7 @@ static int linux_start_info(struct guest_mem *gm, const struct linux_boot *lb,
 		.nr_modules = lb->initrd_size ? 1 : 0,
 		.modlist_paddr = lb->initrd_size ? PVH_MODLIST_GPA : 0,
 		.cmdline_paddr = LINUX_CMDLINE_GPA,
+		.rsdp_paddr = lb->acpi_rsdp,   /* PVH has no BIOS area to scan: this is how Linux finds ACPI */
 		.memmap_paddr = PVH_MEMMAP_GPA, .memmap_entries = (uint32_t)n,
 	};
 	struct hvm_modlist_entry mod = { .paddr = lb->initrd_gpa, .size = lb->initrd_size };

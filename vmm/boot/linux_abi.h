@@ -43,6 +43,7 @@
 #define XLF_KERNEL_64        0x01      /* a 64-bit entry at load address + 0x200 */
 
 /* ---- the zero page (struct boot_params), 4 KiB ---- */
+#define BP_ACPI_RSDP     0x070   /* u64: acpi_rsdp_addr (read from protocol 2.14 on) */
 #define BP_EXT_RD_IMAGE  0x0c0   /* u32: high 32 bits of ramdisk_image */
 #define BP_EXT_RD_SIZE   0x0c4
 #define BP_EXT_CMDLINE   0x0c8

@@ -46,7 +46,9 @@ static void i8042_command(struct i8042 *k, uint8_t cmd)
 		k->status |= STATUS_OBF | STATUS_SYS;
 		break;
 	case CMD_RESET:
-		log_info("i8042", "the guest reset the machine: stopping the VM");
+		/* at every log level: it says why minivmm exited (as vmm/devices/acpi_pm.c) */
+		log_err("i8042", "guest reset the machine (i8042 reset pulse 0xfe): exiting with status 0, "
+			"minivmm does not restart guests");
 		vm_request_exit(k->vm, 0);
 		break;
 	default:

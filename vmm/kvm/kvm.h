@@ -132,6 +132,7 @@ struct vm {
 	struct qmp_server *qmp;
 	struct uart *uart;
 	struct i8042 *i8042;
+	struct acpi_pm *acpi_pm;
 	int sig_fd;               /* signalfd for SIGINT/SIGTERM, main thread */
 };
 
