@@ -432,7 +432,7 @@ static uint64_t give_back(struct mv_cur *c, size_t n, int64_t giveable, bool gen
  * given a one-shot resident target below its resident memory by at most
  * those pages, most idle first; the target is cleared once reached.
  */
-static uint64_t trim_idle(struct mv_cur *c, size_t n, uint64_t want, const struct memd_config *cfg)
+static uint64_t trim_idle(struct mv_cur *c, size_t n, uint64_t want, const struct memd_config *cfg, unsigned idle_s)
 {
 	uint64_t key[MEMD_MAX_VMS], asked = 0;
 	size_t idx[MEMD_MAX_VMS], k;
@@ -468,7 +468,7 @@ static uint64_t trim_idle(struct mv_cur *c, size_t n, uint64_t want, const struc
 		}
 		asked += take;
 		memd_why(v->d->why, " headroom trim to %s (-%s of pages idle >= %us);", memd_sz(a, (int64_t)(base - take)),
-			 memd_sz(b, (int64_t)take), cfg->trim_idle_s);
+			 memd_sz(b, (int64_t)take), idle_s);
 	}
 	return asked;
 }
@@ -518,7 +518,20 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 
 	memd_room_of(h, &r);
 	scale = (int64_t)r.scale;
-	memd_classify(&s->hy, cfg, h, &r, out->why, sizeof(out->why));
+	/* Room shrinking fast (a fill, a new VM): act on where it will be a lookahead from now. */
+	if (s->have_room && now > s->prev_ms && s->prev_room > r.room)
+		ahead = (int64_t)((double)(s->prev_room - r.room) * (double)cfg->lookahead_ms /
+				  (double)(now - s->prev_ms));
+	s->have_room = true;
+	s->prev_room = r.room;
+	s->prev_ms = now;
+	{
+		/* the state is judged on that room too: a fill about to cross the line is pressure now */
+		struct memd_room ra = r;
+
+		ra.room -= ahead;
+		memd_classify(&s->hy, cfg, h, &ra, out->why, sizeof(out->why));
+	}
 	out->state = s->hy.state;
 	out->room = r.room;
 	out->decided = true;
@@ -571,13 +584,6 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		if (vm->saved_zero != MEMD_NONE)
 			saved += vm->saved_zero;
 	}
-	/* Room shrinking fast (a fill, a new VM): act on where it will be a lookahead from now. */
-	if (s->have_room && now > s->prev_ms && s->prev_room > r.room)
-		ahead = (int64_t)((double)(s->prev_room - r.room) * (double)cfg->lookahead_ms /
-				  (double)(now - s->prev_ms));
-	s->have_room = true;
-	s->prev_room = r.room;
-	s->prev_ms = now;
 	out->headroom = headroom_of(cfg, in, (uint64_t)scale);
 	if (ahead)
 		memd_why(out->why, "; room falling %s per %.1f s", memd_sz(s1, ahead), (double)cfg->lookahead_ms / 1000);
@@ -659,8 +665,17 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		int64_t short_by = (int64_t)out->headroom - (r.room - ahead) - (int64_t)flight;
 		uint64_t trimmed = 0;
 
+		unsigned idle_s = cfg->trim_idle_s;
+
+		/* far short of it (a burst under way): pages idle 2 s will do, the refault rate guards */
+		if (short_by > (int64_t)out->headroom / 2) {
+			idle_s = 2;
+			for (size_t i = 0; i < in->nvm; i++)
+				if (cur[i].in->resident_target_ok)
+					cur[i].idle_trim = memd_max(cur[i].idle_trim, memd_vm_idle(cur[i].in, idle_s));
+		}
 		if (short_by >= (int64_t)cfg->min_change)
-			trimmed = trim_idle(cur, in->nvm, (uint64_t)short_by, cfg);
+			trimmed = trim_idle(cur, in->nvm, (uint64_t)short_by, cfg, idle_s);
 		memd_why(out->why, "; headroom %s: %s", memd_sz(s1, (int64_t)out->headroom),
 			 short_by < (int64_t)cfg->min_change ? "kept" : "");
 		if (short_by >= (int64_t)cfg->min_change)
