@@ -634,6 +634,7 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "uffd-registrations", atomic_load(&m->registrations));
 	mm_set_u64(obj, "uffd-unregistrations", atomic_load(&m->unregistrations));
 	mm_set_u64(obj, "uffd-wp-faults", atomic_load(&m->wp_faults));
+	mm_set_u64(obj, "throttle-ms", atomic_load(&m->throttle_ms));
 	mm_set_u64(obj, "fault-in-count", atomic_load(&m->fault_hist.n));
 	mm_set_real(obj, "fault-in-p50-us", (double)mm_hist_pct(&m->fault_hist, 50) / 1000.0);
 	mm_set_real(obj, "fault-in-p99-us", (double)mm_hist_pct(&m->fault_hist, 99) / 1000.0);

@@ -128,6 +128,7 @@ struct mm_manager {
 	_Atomic uint64_t restore_buf_releases;   /* times the huge restore buffer was given back */
 	_Atomic uint64_t registrations, unregistrations, reg_cap_hits;
 	_Atomic uint64_t wp_faults;
+	_Atomic uint64_t throttle_ms;            /* fault service waits over a resident target */
 	struct mm_hist fault_hist;
 
 	/* translation inspector (translate_query.c), main thread; -1: not open */

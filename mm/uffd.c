@@ -31,9 +31,15 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mm/manager_priv.h"
+
+/* Throttling over a resident target: slack before it starts, MiB per ms, longest wait. */
+#define UFFD_THROTTLE_SLACK  (16ull << 20)
+#define UFFD_THROTTLE_STEP   (16ull << 20)
+#define UFFD_THROTTLE_MAX_MS 20
 
 /* Fault-around window at most, in pages (swap readahead's default too). */
 #define UFFD_AROUND_MAX 8u
@@ -484,6 +490,36 @@ static void uffd_release_buf(struct mm_manager *m)
 	m->restore_buf_used = false;
 }
 
+/*
+ * Over its resident target, the VM is throttled as cgroup v2's memory.high
+ * throttles a task: after each batch of faults the service waits 1 ms per
+ * 16 MiB over (at most 20 ms) while the scanner, kicked, evicts toward the
+ * target. A guest refaulting faster than reclaim evicts then slows down
+ * instead of taking the host past its budget. Resident pages are counted
+ * from the page-state table (pages touched but not yet seen by the scanner
+ * are missed, so it errs toward not waiting).
+ */
+static void uffd_throttle(struct mm_manager *m)
+{
+	uint64_t target = atomic_load(&m->resident_target), res, over;
+	struct timespec ts;
+
+	if (!target || atomic_load(&m->failed))
+		return;
+	res = atomic_load(&m->ps.count[MM_PAGE_RESIDENT]) << MM_PAGE_SHIFT;
+	if (res <= target + UFFD_THROTTLE_SLACK)
+		return;
+	over = res - target - UFFD_THROTTLE_SLACK;
+	uint64_t ms = 1 + over / UFFD_THROTTLE_STEP;
+	if (ms > UFFD_THROTTLE_MAX_MS)
+		ms = UFFD_THROTTLE_MAX_MS;
+	mm_scanner_kick(m);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ms * 1000000L;
+	nanosleep(&ts, NULL);
+	atomic_fetch_add(&m->throttle_ms, ms);
+}
+
 static void *uffd_thread(void *arg)
 {
 	struct mm_manager *m = arg;
@@ -524,6 +560,7 @@ static void *uffd_thread(void *arg)
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
 				uffd_handle(m, &msgs[i], &ra);
+		uffd_throttle(m);
 		if (iter % 64 == 0)
 			atomic_store(&m->fault_cpu_ns, mm_thread_cpu_ns());
 	}

@@ -287,7 +287,8 @@ static bool squeezable(const struct mv_cur *c)
 }
 
 /* Tier 1: resident targets. Returns what it asked for. */
-static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, const struct memd_config *cfg)
+static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, const struct memd_config *cfg,
+			       bool last_resort)
 {
 	uint64_t key[MEMD_MAX_VMS], asked = 0;
 	size_t idx[MEMD_MAX_VMS], k;
@@ -298,8 +299,13 @@ static uint64_t squeeze_resident(struct mv_cur *c, size_t n, uint64_t need, cons
 		uint64_t base;
 
 		key[i] = 0;
-		if (!vm->resident_target_ok || vm->resident == MEMD_NONE || !squeezable(&c[i]) ||
-		    (vm->refault_rate != MEMD_NONE && vm->refault_rate >= cfg->refault_rate))
+		if (!vm->resident_target_ok || vm->resident == MEMD_NONE || c[i].stepped_back)
+			continue;
+		/* the last resort takes from guests under pressure too: slow beats killed */
+		if (!last_resort && (!squeezable(&c[i]) ||
+				     (vm->refault_rate != MEMD_NONE && vm->refault_rate >= cfg->refault_rate)))
+			continue;
+		if (last_resort && c[i].d->resident != MEMD_KEEP)
 			continue;
 		base = memd_min(vm->resident, vm->resident_target);
 		if (base > c[i].floor)
@@ -601,8 +607,10 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		for (size_t i = 0; i < in->nvm; i++) {
 			struct mv_cur *c = &cur[i];
 
-			if (c->pressured && c->in->resident_target != MEMD_NONE && c->in->resident_target_ok &&
-			    c->d->resident == MEMD_KEEP) {
+			/* over the budget nobody is let grow: a refaulting guest is slowed (its VMM
+			 * throttles faults over the target), a guest past the limit is killed */
+			if (c->pressured && !critical && c->in->resident_target != MEMD_NONE &&
+			    c->in->resident_target_ok && c->d->resident == MEMD_KEEP) {
 				c->d->resident = MEMD_CLEAR;
 				c->st->trim = false;
 				memd_why(c->d->why, " resident target cleared (guest under pressure; others make room);");
@@ -616,8 +624,16 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		if (net + (int64_t)want >= (int64_t)cfg->min_change) {
 			int64_t ask = net + (int64_t)want;
 
-			res = squeeze_resident(cur, in->nvm, (uint64_t)ask, cfg);
+			res = squeeze_resident(cur, in->nvm, (uint64_t)ask, cfg, false);
 			bal = squeeze_balloon(cur, in->nvm, (uint64_t)ask - (critical ? res / 2 : res), cfg, critical);
+			if (critical && res + bal < (uint64_t)ask) {
+				uint64_t last = squeeze_resident(cur, in->nvm, (uint64_t)ask - res - bal, cfg, true);
+
+				if (last)
+					memd_why(out->why, "; last resort: %s from guests under pressure",
+						 memd_sz(s1, (int64_t)last));
+				res += last;
+			}
 		}
 		memd_why(out->why, "; need %s for %u%% room: in flight %s, resident targets %s, balloons %s; "
 			 "reported-free+zero already %s", memd_sz(s1, need), cfg->goal_pct, memd_sz(s2, (int64_t)flight),
@@ -649,7 +665,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 			uint64_t ask = want - (uint64_t)(giveable > 0 ? giveable : 0);
 
 			taken = squeeze_balloon(cur, in->nvm, ask, cfg, false);
-			taken += squeeze_resident(cur, in->nvm, ask - taken, cfg) / 2;
+			taken += squeeze_resident(cur, in->nvm, ask - taken, cfg, false) / 2;
 			memd_why(out->why, "; pressured guests want %s, the others give %s", memd_sz(s1, (int64_t)want),
 				 memd_sz(s2, (int64_t)taken));
 		}
