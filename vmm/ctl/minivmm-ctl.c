@@ -434,16 +434,22 @@ static int cmd_watch(struct ctl *c, const char *unused)
 	return 0;
 }
 
-static int cmd_mm(struct ctl *c, const char *unused)
+/* A query's whole answer as an indented tree. */
+static int print_query(struct ctl *c, const char *command)
 {
-	(void)unused;
-	json_t *ret = ctl_must(c, "query-memory-manager", NULL);
+	json_t *ret = ctl_must(c, command, NULL);
 	const char *k;
 	json_t *v;
 	json_object_foreach(ret, k, v)
 		ctl_print_tree(k, v, 0);
 	json_decref(ret);
 	return 0;
+}
+
+static int cmd_mm(struct ctl *c, const char *unused)
+{
+	(void)unused;
+	return print_query(c, "query-memory-manager");
 }
 
 static int cmd_reclaim(struct ctl *c, const char *size)
@@ -619,13 +625,7 @@ static int cmd_translate(struct ctl *c, const char *addr)
 static int cmd_translation(struct ctl *c, const char *unused)
 {
 	(void)unused;
-	json_t *ret = ctl_must(c, "query-translation-summary", NULL);
-	const char *k;
-	json_t *v;
-	json_object_foreach(ret, k, v)
-		ctl_print_tree(k, v, 0);
-	json_decref(ret);
-	return 0;
+	return print_query(c, "query-translation-summary");
 }
 
 /* minivmm-memd's commands, in the table's signature. */
