@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mm/manager_priv.h"
+#include "vmm/lib/sandbox.h"
 
 /* Fault-around window at most, in pages (swap readahead's default too). */
 #define UFFD_AROUND_MAX 8u
@@ -484,8 +485,25 @@ static void uffd_release_buf(struct mm_manager *m)
 	m->restore_buf_used = false;
 }
 
+/*
+ * The fault service's calls (strace of the mm tests, and the restore path
+ * read from the code): wait and read on the userfaultfd and its stop
+ * eventfd, resolve faults (COPY, ZEROPAGE, WAKE, write protection), give
+ * the restore buffer back (madvise), its own CPU time (clock_gettime,
+ * base). A page that cannot be restored stops the VM through the ops
+ * (their list, from the machine).
+ */
+static const struct sb_rule uffd_thread_rules[] = {
+	SB_SYS(poll), SB_SYS(ppoll), SB_SYS(read),
+	SB_IOCTL(UFFDIO_COPY), SB_IOCTL(UFFDIO_ZEROPAGE), SB_IOCTL(UFFDIO_WAKE),
+	SB_IOCTL(UFFDIO_WRITEPROTECT), SB_IOCTL(UFFDIO_REGISTER), SB_IOCTL(UFFDIO_UNREGISTER),
+	SB_SYS(fallocate), SB_SYS(mincore),
+};
+static const struct sb_list uffd_thread_sandbox = SB_LIST("mm-fault", uffd_thread_rules);
+
 static void *uffd_thread(void *arg)
 {
+	static const struct sb_list *const own[] = { &uffd_thread_sandbox, NULL };
 	struct mm_manager *m = arg;
 	struct uffd_msg msgs[16];
 	struct uffd_around ra = { .expect = UINT64_MAX, .window = 1 };
@@ -493,6 +511,12 @@ static void *uffd_thread(void *arg)
 		{ .fd = m->uffd, .events = POLLIN },
 		{ .fd = m->uffd_stop, .events = POLLIN },
 	};
+
+	if (sandbox_enter2("mm-fault", own, m->ops.sandbox) < 0) {
+		if (m->ops.stop)
+			m->ops.stop(m->ops_opaque, STOP_INTERNAL);
+		return NULL;
+	}
 
 	for (unsigned iter = 0;; iter++) {
 		/* A huge restore buffer (up to 1 GiB) is given back after a quiet

@@ -598,6 +598,12 @@ static int qmp_watch(struct qmp_server *srv, char *err, size_t errlen)
 	return ret;
 }
 
+static const struct sb_rule qmp_server_rules[] = {
+	SB_SYS(accept4), SB_SYS(accept), SB_SYS(recvfrom), SB_SYS(sendto), SB_SYS(read), SB_SYS(write),
+	SB_SYS(close), SB_SYS(shutdown), SB_SYS(poll), SB_SYS(ppoll), SB_SYS(unlink), SB_SYS(getsockopt),
+};
+const struct sb_list qmp_sandbox_server = SB_LIST("qmp-server", qmp_server_rules);
+
 int qmp_server_open(struct qmp_server **out, struct event_loop *loop, const char *spec,
 		    struct qmp_registry *reg, void (*on_quit)(void *opaque), void *opaque,
 		    char *err, size_t errlen)
