@@ -61,7 +61,7 @@ const struct sb_list sandbox_base = SB_LIST("base", sb_base_rules);
 static const struct sb_rule sb_sanitizer_rules[] = {
 	SB_SYS(open), SB_SYS(openat), SB_SYS(close), SB_SYS(read), SB_SYS(pread64), SB_SYS(write),
 	SB_SYS(lseek), SB_SYS(fstat), SB_SYS(newfstatat), SB_SYS(stat), SB_SYS(lstat),
-	SB_SYS(readlink), SB_SYS(readlinkat), SB_SYS(getdents64), SB_SYS(access), SB_SYS(faccessat2),
+	SB_SYS(readlink), SB_SYS(readlinkat), SB_SYS(getdents), SB_SYS(getdents64), SB_SYS(access), SB_SYS(faccessat2),
 	SB_SYS(pipe), SB_SYS(pipe2), SB_SYS(dup), SB_SYS(dup2), SB_SYS(dup3), SB_SYS(fcntl),
 	SB_SYS(clone), SB_SYS(clone3), SB_SYS(execve), SB_SYS(wait4), SB_SYS(waitid),
 	SB_SYS(ptrace), SB_SYS(prctl), SB_SYS(kill), SB_SYS(tgkill), SB_SYS(getppid),
