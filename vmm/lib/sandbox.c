@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,6 +71,7 @@ static const struct sb_rule sb_sanitizer_rules[] = {
 	SB_SYS(process_vm_readv), SB_SYS(nanosleep), SB_SYS(clock_nanosleep), SB_SYS(getrusage),
 	SB_SYS(set_robust_list), SB_SYS(rseq), SB_SYS(getcwd), SB_SYS(poll), SB_SYS(ppoll),
 	SB_SYS(unlink), SB_SYS(getuid), SB_SYS(geteuid), SB_SYS(sysinfo), SB_SYS(mincore),
+	SB_IOCTL(TCGETS),   /* isatty(), whether to colour the report */
 };
 const struct sb_list sandbox_sanitizer_extra = SB_LIST("sanitizer", sb_sanitizer_rules);
 #else
