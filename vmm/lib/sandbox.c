@@ -148,50 +148,48 @@ void sandbox_test_forbid(const char *thread_prefix)
 }
 #endif
 
+/* A stream over an early descriptor: each read is a pread at the stream's
+ * own offset, so it starts at the file's beginning whatever the descriptor
+ * was used for before, and a reader that stops early reads no further. */
+struct sb_early {
+	int fd;
+	off_t off;
+};
+
+static ssize_t sb_early_read(void *cookie, char *buf, size_t size)
+{
+	struct sb_early *e = cookie;
+	ssize_t n;
+
+	do
+		n = pread(e->fd, buf, size, e->off);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		e->off += n;
+	return n;
+}
+
+static int sb_early_close(void *cookie)
+{
+	free(cookie);
+	return 0;
+}
+
 FILE *sandbox_fopen_early(int fd, const char *path)
 {
-	size_t cap = 16384, len = 0;
-	char *buf, *nb;
+	static const cookie_io_functions_t io = { .read = sb_early_read, .close = sb_early_close };
+	struct sb_early *e;
 	FILE *f;
 
 	if (fd <= 0)
 		return fopen(path, "re");
-	buf = malloc(cap);
-	for (;;) {
-		ssize_t n;
-
-		if (!buf)
-			return NULL;
-		if (len == cap) {
-			nb = realloc(buf, cap * 2);
-			if (!nb)
-				free(buf);
-			buf = nb;
-			cap *= 2;
-			continue;
-		}
-		/* seq_file restarts at any offset, so each pread is a fresh read */
-		n = pread(fd, buf + len, cap - len, (off_t)len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			free(buf);
-			errno = e;
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	/* fmemopen(NULL) owns its buffer and frees it at fclose; no system call */
-	f = fmemopen(NULL, len + 1, "w+");
-	if (f && (fwrite(buf, 1, len, f) != len || fseek(f, 0, SEEK_SET) < 0)) {
-		fclose(f);
-		f = NULL;
-	}
-	free(buf);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->fd = fd;
+	f = fopencookie(e, "r", io);
+	if (!f)
+		free(e);
 	return f;
 }
 

@@ -96,8 +96,8 @@ int sandbox_enter2(const char *thread, const struct sb_list *const *own,
 
 /*
  * A /proc or /sys file for reading afresh each time: fd was opened during
- * set-up, before any filter, and is read from its start with pread into a
- * memory stream (fclose it as usual; fd stays open). With fd <= 0 (never
+ * set-up, before any filter, and is read from its start with pread at the
+ * stream's own offset (fclose it as usual; fd stays open). With fd <= 0 (never
  * opened: a unit test's hand-made state) the file at path is opened
  * instead, which a confined thread may not do. NULL with errno on failure.
  */
