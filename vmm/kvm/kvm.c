@@ -230,7 +230,7 @@ static int vm_start_watchdog(struct vm *vm)
 		return -ret;
 	pthread_setname_np(wd, "stop-watchdog");
 	pthread_detach(wd);
-	vm->watchdog = true;
+	atomic_store(&vm->watchdog, true);
 	return 0;
 }
 
@@ -271,7 +271,7 @@ void vm_request_exit(struct vm *vm, int status)
 	if (!atomic_compare_exchange_strong(&vm->state, &expected, VM_SHUTTING_DOWN))
 		return;
 	atomic_store(&vm->exit_status, status);
-	if (vm->watchdog)
+	if (atomic_load(&vm->watchdog))
 		sem_post(&vm->stop_sem);
 	vm_kick_vcpus(vm);
 	/* parked vCPUs wake up, see the state and leave */

@@ -115,7 +115,8 @@ struct vm {
 	atomic_int exit_status;
 	unsigned stop_grace_s;    /* >0: a stop not finished after this long ends the process */
 	sem_t stop_sem;           /* posted by vm_request_exit for the stop watchdog */
-	bool watchdog;            /* the stop watchdog runs (vm_start, stop_grace_s > 0) */
+	atomic_bool watchdog;     /* the stop watchdog runs (vm_start, stop_grace_s > 0); read
+	                           * by any thread that stops the VM, mm's among them */
 	atomic_int vcpus_running;
 	uint64_t start_ns;        /* process start, for boot-time figures */
 
