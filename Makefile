@@ -10,7 +10,7 @@
 
 CC       ?= gcc
 B        := build
-PKGS     := libzstd libxxhash jansson libxml-2.0 zlib liblzma liblz4 lzo2
+PKGS     := libzstd libxxhash jansson libxml-2.0 zlib liblzma liblz4 lzo2 libseccomp
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 # Includes are spelled from the repository root ("vmm/lib/log.h", "mm/mm.h"),
@@ -20,7 +20,8 @@ HOSTFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -I. \
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lbz2 -pthread
 # libvirt only where minivmm-memd's code is linked (its libvirt backend)
 MEMDLIBS := $(shell pkg-config --libs libvirt 2>/dev/null)
-SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+            -DMINIVMM_TEST_HOOKS
 # ThreadSanitizer cannot share a binary with ASan, hence its own tree. Its
 # runtime wants the classic 47-bit layout with at most 28 bits of mmap
 # randomness: this kernel has vm.mmap_rnd_bits = 28 and gcc 12's TSan runs

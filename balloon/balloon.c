@@ -312,6 +312,11 @@ static void balloon_reset(void *dev)
 	}
 }
 
+/* The queue work: inflate, deflate and reports hand pages to the memory
+ * manager (mm_sandbox_guest_ram); BALLOON_CHANGE events and interrupts are
+ * eventfd writes the transport's list already allows. */
+static const struct sb_list *const balloon_sandbox[] = { &mm_sandbox_guest_ram, NULL };
+
 static const struct virtio_dev_ops balloon_ops = {
 	.name = "balloon",
 	.device_id = VIRTIO_ID_BALLOON,
@@ -323,6 +328,7 @@ static const struct virtio_dev_ops balloon_ops = {
 	.activate = balloon_activate,
 	.queue_notify = balloon_queue_notify,
 	.reset = balloon_reset,
+	.sandbox = balloon_sandbox,
 };
 
 /* Main thread, every stats period: give the driver its buffer back so it

@@ -9,6 +9,8 @@
  * sets them, except that ksm=on alone leaves them off (KSM as the baseline).
  */
 #include <errno.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,12 +370,26 @@ int mmgr_start(struct mm_manager *m)
 	return 0;
 }
 
+/*
+ * What any thread that gives pages up or takes them back (the balloon's
+ * worker, the monitor) may call into: discarding the backing (madvise,
+ * fallocate PUNCH_HOLE), residency (mincore), and userfaultfd registration
+ * and write protection of the chunks concerned (strace of the balloon tests).
+ */
+static const struct sb_rule mm_guest_ram_rules[] = {
+	SB_SYS(fallocate), SB_SYS(mincore),
+	SB_IOCTL(UFFDIO_REGISTER), SB_IOCTL(UFFDIO_UNREGISTER), SB_IOCTL(UFFDIO_WRITEPROTECT),
+	SB_IOCTL(UFFDIO_WAKE), SB_IOCTL(UFFDIO_ZEROPAGE), SB_IOCTL(UFFDIO_COPY),
+};
+const struct sb_list mm_sandbox_guest_ram = SB_LIST("mm-guest-ram", mm_guest_ram_rules);
+
 void mmgr_destroy(struct mm_manager *m)
 {
 	if (!m)
 		return;
 	mm_scanner_stop(m);
 	mm_uffd_stop(m);
+	mm_ksm_close(m);
 	mm_policy_fini(&m->pol);
 	mm_store_free(m->store);
 	ps_fini(&m->ps);

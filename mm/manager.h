@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "vmm/lib/sandbox.h"
 #include "vmm/lib/stop.h"
 
 struct mm_manager;
@@ -64,7 +65,14 @@ struct mm_vm_ops {
 	 * respect to its thread (the VM is paused for the read if it runs).
 	 * -ENOENT for no such vCPU, -ESHUTDOWN when the VM is stopping. */
 	int (*cpu_paging)(void *opaque, int cpu, struct mm_cpu_paging *out);
+	/* What these calls do (sandbox.h), NULL-terminated: the scanner's and
+	 * the fault service's filters allow it. NULL: nothing. */
+	const struct sb_list *const *sandbox;
 };
+
+/* What a thread calling mmgr_give_up()/mmgr_take_back() (or reading the
+ * manager's figures) may need: a device worker's filter includes it. */
+extern const struct sb_list mm_sandbox_guest_ram;
 
 /*
  * Creates the manager for guest RAM gm (which must outlive it), serving a VM

@@ -60,6 +60,8 @@ struct mm_reclaim_result {
 	int error;
 };
 
+#define MM_KSM_SYS_FILES 10
+
 struct mm_manager {
 	struct mm_vm_ops ops;            /* all NULL without a VM */
 	void *ops_opaque;
@@ -73,6 +75,13 @@ struct mm_manager {
 	bool started;
 	uint64_t pages_2m_start;         /* KVM pages_2m when reclaim started */
 	_Atomic bool have_pages_2m_start;   /* set after pages_2m_start: QMP reads both */
+
+	/* KSM figures (ksm.c): /proc/self/ksm_stat (or ksm_merging_pages) and
+	 * /sys/kernel/mm/ksm/ files, opened by mm_ksm_enable() before any
+	 * thread is confined; -1 where the kernel has none */
+	int ksm_self_fd;
+	bool ksm_self_is_stat;
+	int ksm_sys_fd[MM_KSM_SYS_FILES];
 
 	/* userfaultfd (uffd.c) */
 	int uffd;
@@ -207,5 +216,7 @@ int mm_translate_qmp_register(struct qmp_registry *reg, struct mm_manager *m);
 /* ---- ksm.c ---- */
 int mm_ksm_enable(struct mm_manager *m, char *err, size_t errlen);
 void mm_ksm_query(struct mm_manager *m, json_t *obj);
+/* Closes what mm_ksm_enable() opened. */
+void mm_ksm_close(struct mm_manager *m);
 
 #endif

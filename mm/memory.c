@@ -18,6 +18,7 @@
 
 #include "mm/mm.h"
 #include "vmm/lib/log.h"
+#include "vmm/lib/sandbox.h"
 #include "vmm/lib/size.h"
 
 #define MM_4K   (4096ULL)
@@ -399,6 +400,9 @@ int mm_create(struct guest_mem *gm, const struct mm_config *cfg, char *err, size
 	gm->page_size = page;
 	gm->fd = fd;
 	gm->base = base;
+	/* read later by confined threads (scanner, monitor, summary) */
+	gm->smaps_fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	gm->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	mm_set_regions(gm);
 	return 0;
 }
@@ -410,6 +414,11 @@ void mm_destroy(struct guest_mem *gm)
 		munmap(gm->base, gm->ram_size);
 		if (gm->fd >= 0)
 			close(gm->fd);
+		if (gm->smaps_fd > 0)
+			close(gm->smaps_fd);
+		if (gm->status_fd > 0)
+			close(gm->status_fd);
+		gm->smaps_fd = gm->status_fd = -1;
 	}
 	free((void *)gm->host_written);
 	gm->host_written = NULL;
@@ -577,7 +586,7 @@ uint64_t mm_resident_bytes(const struct guest_mem *gm)
 
 	if (!gm->base)
 		return 0;
-	f = fopen("/proc/self/smaps", "re");
+	f = sandbox_fopen_early(gm->smaps_fd, "/proc/self/smaps");
 	if (!f)
 		return 0;
 
@@ -620,9 +629,9 @@ uint64_t mm_resident_bytes(const struct guest_mem *gm)
 	return total;
 }
 
-uint64_t mm_process_rss(void)
+uint64_t mm_process_rss(const struct guest_mem *gm)
 {
-	FILE *f = fopen("/proc/self/status", "re");
+	FILE *f = sandbox_fopen_early(gm ? gm->status_fd : -1, "/proc/self/status");
 	char line[256];
 	uint64_t kb, total = 0;
 

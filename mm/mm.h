@@ -51,6 +51,9 @@ struct guest_mem {
 	uint64_t page_size;         /* host backing page size: 4 KiB (anon, memfd), 2 MiB (thp),
 	                             * or the hugetlb page size; base is aligned to max(2 MiB, it) */
 	int fd;                     /* memfd / hugetlb memfd, -1 for anonymous */
+	/* /proc/self/smaps and /proc/self/status, opened by mm_create() so that
+	 * confined threads read them (sandbox_fopen_early); <= 0: not open */
+	int smaps_fd, status_fd;
 	uint8_t *base;              /* one host mapping of all RAM, page_size aligned */
 	int nr_regions;
 	struct mm_region regions[MM_MAX_REGIONS];
@@ -119,8 +122,9 @@ uint64_t mm_discard_granularity(const struct guest_mem *gm);
  * hugetlb pages included). Returns 0 on failure. */
 uint64_t mm_resident_bytes(const struct guest_mem *gm);
 
-/* Resident memory of the whole process (VmRSS + hugetlb), in bytes. */
-uint64_t mm_process_rss(void);
+/* Resident memory of the whole process (VmRSS + hugetlb), in bytes, read
+ * through gm's early descriptor (NULL: opens /proc/self/status). */
+uint64_t mm_process_rss(const struct guest_mem *gm);
 
 /* Number of free huge pages of the given size in the host pool, -errno on error. */
 long mm_hugepages_free(uint64_t hugepage_size);

@@ -16,12 +16,15 @@
  * costs no userfaultfd round trips.
  */
 #include <errno.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
 #include "mm/manager_priv.h"
+#include "vmm/lib/sandbox.h"
 
 #define MM_VICTIM_BATCH  512
 #define MM_LOCK_BATCH    64          /* pages per chunk-lock hold: bounds fault latency */
@@ -580,12 +583,34 @@ static void scan_pass(struct mm_manager *m, bool force, uint64_t bytes, struct m
 	atomic_store(&m->scanner_cpu_ns, mm_thread_cpu_ns());
 }
 
+/*
+ * The scanner's calls (strace of the mm and resident-target tests, and the
+ * reclaim path read from the code): residency (mincore), discarding what
+ * it evicted (madvise, fallocate PUNCH_HOLE), userfaultfd registration and
+ * write protection of the chunks it evicts from, the resident figure from
+ * the early /proc/self/smaps descriptor (pread), timed waits (futex, base).
+ * Dirty logging, KVM statistics and stopping the VM are the ops' (their
+ * list, from the machine).
+ */
+static const struct sb_rule scan_thread_rules[] = {
+	SB_SYS(mincore), SB_SYS(fallocate), SB_SYS(pread64),
+	SB_IOCTL(UFFDIO_REGISTER), SB_IOCTL(UFFDIO_UNREGISTER), SB_IOCTL(UFFDIO_WRITEPROTECT),
+	SB_IOCTL(UFFDIO_WAKE), SB_IOCTL(UFFDIO_ZEROPAGE), SB_IOCTL(UFFDIO_COPY),
+};
+static const struct sb_list scan_thread_sandbox = SB_LIST("mm-scan", scan_thread_rules);
+
 static void *scan_thread(void *arg)
 {
+	static const struct sb_list *const own[] = { &scan_thread_sandbox, NULL };
 	struct mm_manager *m = arg;
 	uint64_t next = now_ns() + (uint64_t)m->o.scan_period_ms * 1000000ull;
 	struct mm_reclaim_result r;
 
+	if (sandbox_enter2("mm-scan", own, m->ops.sandbox) < 0) {
+		if (m->ops.stop)
+			m->ops.stop(m->ops_opaque, STOP_INTERNAL);
+		return NULL;
+	}
 	pthread_mutex_lock(&m->req_lock);
 	while (!m->stop) {
 		if (m->req_pending && !m->req_done) {

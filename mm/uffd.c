@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "mm/manager_priv.h"
+#include "vmm/lib/sandbox.h"
 
 /* Throttling over a resident target: slack before it starts, MiB per ms, longest wait. */
 #define UFFD_THROTTLE_SLACK  (16ull << 20)
@@ -520,8 +521,26 @@ static void uffd_throttle(struct mm_manager *m)
 	atomic_fetch_add(&m->throttle_ms, ms);
 }
 
+/*
+ * The fault service's calls (strace of the mm tests, and the restore path
+ * read from the code): wait and read on the userfaultfd and its stop
+ * eventfd, resolve faults (COPY, ZEROPAGE, WAKE, write protection), give
+ * the restore buffer back (madvise), its own CPU time (clock_gettime,
+ * base), wait when throttled. A page that cannot be restored stops the VM through the ops
+ * (their list, from the machine).
+ */
+static const struct sb_rule uffd_thread_rules[] = {
+	SB_SYS(poll), SB_SYS(ppoll), SB_SYS(read),
+	SB_IOCTL(UFFDIO_COPY), SB_IOCTL(UFFDIO_ZEROPAGE), SB_IOCTL(UFFDIO_WAKE),
+	SB_IOCTL(UFFDIO_WRITEPROTECT), SB_IOCTL(UFFDIO_REGISTER), SB_IOCTL(UFFDIO_UNREGISTER),
+	SB_SYS(fallocate), SB_SYS(mincore),
+	SB_SYS(nanosleep), SB_SYS(clock_nanosleep),     /* the throttle's wait over a resident target */
+};
+static const struct sb_list uffd_thread_sandbox = SB_LIST("mm-fault", uffd_thread_rules);
+
 static void *uffd_thread(void *arg)
 {
+	static const struct sb_list *const own[] = { &uffd_thread_sandbox, NULL };
 	struct mm_manager *m = arg;
 	struct uffd_msg msgs[16];
 	struct uffd_around ra = { .expect = UINT64_MAX, .window = 1 };
@@ -529,6 +548,12 @@ static void *uffd_thread(void *arg)
 		{ .fd = m->uffd, .events = POLLIN },
 		{ .fd = m->uffd_stop, .events = POLLIN },
 	};
+
+	if (sandbox_enter2("mm-fault", own, m->ops.sandbox) < 0) {
+		if (m->ops.stop)
+			m->ops.stop(m->ops_opaque, STOP_INTERNAL);
+		return NULL;
+	}
 
 	for (unsigned iter = 0;; iter++) {
 		/* A huge restore buffer (up to 1 GiB) is given back after a quiet

@@ -23,6 +23,7 @@
 #include "vmm/lib/loop.h"
 #include "vmm/lib/stop.h"
 #include "vmm/machine.h"
+#include "vmm/qmp/server.h"
 
 static void exit_port_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
@@ -184,6 +185,10 @@ static int machine_mm_cpu_paging(void *opaque, int cpu, struct mm_cpu_paging *ou
 		vm_resume(vm);
 	return ret;
 }
+/* What the ops above do on the scanner and fault-service threads. */
+static const struct sb_list *const machine_mm_sandbox[] = {
+	&kvm_sandbox_dirty, &kvm_sandbox_stop, NULL,
+};
 
 static const struct mm_vm_ops machine_mm_ops = {
 	.dirty_log = machine_mm_dirty_log,
@@ -192,6 +197,7 @@ static const struct mm_vm_ops machine_mm_ops = {
 	.stop = machine_mm_stop,
 	.cpu_count = machine_mm_cpu_count,
 	.cpu_paging = machine_mm_cpu_paging,
+	.sandbox = machine_mm_sandbox,
 };
 
 /* Each subsystem registers its QMP commands with its own object as context. */
@@ -228,12 +234,23 @@ int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t
 	return ret;
 }
 
-int machine_run(struct vm *vm)
+/* What the machine's parts do on the main thread: the event loop, the QMP
+ * monitor, the VM (interrupts, pause, teardown), pages given up or taken
+ * back from QMP and timers (the balloon, the memory manager). */
+static const struct sb_list *const machine_main_sandbox[] = {
+	&loop_sandbox, &qmp_sandbox_server, &kvm_sandbox_main, &kvm_sandbox_stop, &mm_sandbox_guest_ram, NULL,
+};
+
+int machine_run(struct vm *vm, const struct sb_list *const *main_sandbox)
 {
 	int ret = vm_start(vm);
 
+	/* Every thread runs now, each under its own filter; the main thread
+	 * goes last, as a thread started after it would inherit its filter. */
 	if (ret)
 		fprintf(stderr, "minivmm: cannot start vCPUs: %s\n", strerror(-ret));
+	else if (main_sandbox && (ret = sandbox_enter2("main", machine_main_sandbox, main_sandbox)) < 0)
+		vm_request_exit(vm, stop_status(STOP_INTERNAL));
 	else
 		loop_run(vm->loop);
 	vm_join(vm);

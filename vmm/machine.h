@@ -22,9 +22,11 @@
  * manager threads). On failure err holds a one-line message (or
  * is empty: strerror of the result); call machine_destroy() either way. */
 int machine_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
-/* Starts the vCPUs, serves the main loop until the VM stops, joins the vCPUs.
- * 0, or -errno when the vCPUs could not start (message printed). */
-int machine_run(struct vm *vm);
+/* Starts the vCPUs, confines the main thread to main_sandbox (NULL-terminated
+ * allow-lists, vmm/lib/sandbox.h; NULL: no filter), serves the main loop
+ * until the VM stops, joins the vCPUs. 0, or -errno when the vCPUs could
+ * not start or the filter not be installed (message printed). */
+int machine_run(struct vm *vm, const struct sb_list *const *main_sandbox);
 /* Tears down whatever machine_create built, in reverse order. */
 void machine_destroy(struct vm *vm);
 

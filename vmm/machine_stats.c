@@ -34,7 +34,7 @@ void vm_print_summary(struct vm *vm, FILE *out)
 {
 	char a[32], b[32], c[32];
 	uint64_t resident = mm_resident_bytes(&vm->mem);
-	uint64_t rss = mm_process_rss();
+	uint64_t rss = mm_process_rss(&vm->mem);
 	uint64_t io = 0, mmio = 0, other = 0;
 	double secs = (double)(now_ns() - vm->start_ns) / 1e9;
 

@@ -21,6 +21,7 @@
 #include "vmm/lib/log.h"
 #include "vmm/lib/loop.h"
 #include "vmm/lib/opts.h"
+#include "vmm/lib/sandbox.h"
 #include "vmm/lib/size.h"
 #include "vmm/lib/version.h"
 #include "vmm/boot/boot.h"
@@ -70,6 +71,9 @@ static const char usage_text[] =
 "      --name NAME           name the VM: its QMP socket is RUN-DIR/NAME.qmp, where\n"
 "                            minivmm-memd finds it (removed at exit)\n"
 "      --run-dir DIR         directory for --name's socket (default /run/minivmm)\n"
+"      --seccomp on|off      per-thread system call filters after set-up (default on);\n"
+"                            off is unsafe: a compromised thread could then make any\n"
+"                            system call. For debugging only\n"
 "\n"
 "Output:\n"
 "      --stats               print a memory and KVM statistics summary at exit\n"
@@ -81,12 +85,14 @@ static const char usage_text[] =
 "The guest's serial console goes to standard output. The VM exits with the\n"
 "status the guest writes to its exit port (0-63); SIGINT or SIGTERM stop it\n"
 "cleanly. Statuses from 64 are minivmm's own (64 usage, 65 set-up, 66 vCPU,\n"
-"67 checksum, 68 memory not restorable, 69 internal): see README, Exit statuses.\n";
+"67 checksum, 68 memory not restorable, 69 internal, 70 forbidden system call):\n"
+"see README, Exit statuses.\n";
 
 enum {
 	OPT_GUEST_PAGES = 256, OPT_BACKING, OPT_HPSIZE, OPT_PREALLOC, OPT_MM,
 	OPT_BALLOON, OPT_NO_BALLOON, OPT_QMP, OPT_STATS, OPT_NAME, OPT_RUN_DIR, OPT_DOMAIN,
 	OPT_INITRD, OPT_BZDECOMP, OPT_CPU_FEATURES,   /* Linux guests */
+	OPT_SECCOMP, OPT_TEST_FORBID,
 };
 
 #define RUN_DIR_DEFAULT "/run/minivmm"
@@ -97,6 +103,8 @@ struct main_opts {
 	const char *run_dir;
 	char qmp_path[PATH_MAX];   /* RUN-DIR/NAME.qmp */
 	const char *domain;        /* --domain FILE */
+	bool seccomp_off;          /* --seccomp off */
+	const char *test_forbid;   /* test builds: --test-forbidden-call THREAD */
 	unsigned cli;              /* enum domain_cli: what the command line set itself */
 	struct domain_def dom;
 };
@@ -120,6 +128,11 @@ static const struct option long_opts[] = {
 	{ "initrd",        required_argument, NULL, OPT_INITRD },
 	{ "bzimage-decompress", required_argument, NULL, OPT_BZDECOMP },
 	{ "cpu-features",  required_argument, NULL, OPT_CPU_FEATURES },
+	{ "seccomp",       required_argument, NULL, OPT_SECCOMP },
+#ifdef MINIVMM_TEST_HOOKS
+	/* test builds only, not in --help: the named thread makes a forbidden call */
+	{ "test-forbidden-call", required_argument, NULL, OPT_TEST_FORBID },
+#endif
 	{ "verbose",       no_argument,       NULL, 'v' },
 	{ "quiet",         no_argument,       NULL, 'q' },
 	{ "help",          no_argument,       NULL, 'h' },
@@ -321,6 +334,14 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg, struct main
 		case OPT_DOMAIN:
 			mo->domain = optarg;
 			break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				die("--seccomp '%s' is not valid: use on or off", optarg);
+			mo->seccomp_off = strcmp(optarg, "off") == 0;
+			break;
+		case OPT_TEST_FORBID:
+			mo->test_forbid = optarg;
+			break;
 		case OPT_RUN_DIR:
 			if (!*optarg)
 				die("--run-dir needs a directory");
@@ -382,6 +403,21 @@ static void on_signal(void *opaque, uint32_t events)
 	vm_request_exit(vm, 0);
 }
 
+/*
+ * The main thread's own calls after set-up (strace of the integration
+ * tests from the moment the vCPUs run, and the teardown read from the
+ * code): signals from the signalfd, the console's input, the summary
+ * (pread of the early /proc descriptors) and the last flushes at exit
+ * (stdio may fstat and seek its streams). The machine adds what its parts
+ * do on this thread (loop, monitor, VM, memory).
+ */
+static const struct sb_rule main_rules[] = {
+	SB_SYS(read), SB_SYS(write), SB_SYS(close), SB_SYS(fstat), SB_SYS(newfstatat),
+	SB_SYS(lseek), SB_SYS(pread64),
+};
+static const struct sb_list main_sandbox = SB_LIST("main", main_rules);
+static const struct sb_list *const main_lists[] = { &main_sandbox, NULL };
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -392,6 +428,17 @@ int main(int argc, char **argv)
 	int ret, status;
 
 	parse_args(argc, argv, &cfg, &mo);
+	if (mo.seccomp_off)
+		fprintf(stderr, "minivmm: --seccomp off: every thread runs without a system call filter; "
+			"this is unsafe (a compromised thread could make any call) and meant for debugging\n");
+	if (sandbox_init(!mo.seccomp_off, "minivmm") < 0) {
+		fprintf(stderr, "minivmm: cannot set up seccomp: %s\n", strerror(errno));
+		return STOP_STARTUP;
+	}
+#ifdef MINIVMM_TEST_HOOKS
+	if (mo.test_forbid)
+		sandbox_test_forbid(mo.test_forbid);
+#endif
 	/* the image is the user's input: complain about it before touching KVM */
 	{
 		uint8_t *buf;
@@ -433,7 +480,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	ret = machine_run(&vm);
+	ret = machine_run(&vm, main_lists);
 	if (cfg.stats)
 		vm_print_summary(&vm, stderr);
 out:

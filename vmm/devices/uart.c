@@ -198,6 +198,13 @@ static void uart_stdin(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* The transmit path on a vCPU thread: console lines on stdout, and the
+ * interrupt line (KVM_IRQ_LINE, kvm_sandbox_irq). */
+static const struct sb_rule uart_vcpu_rules[] = {
+	SB_ARG(write, 0, STDOUT_FILENO),
+};
+static const struct sb_list uart_vcpu_sandbox = SB_LIST("uart", uart_vcpu_rules);
+
 int uart_init(struct vm *vm)
 {
 	struct uart *u = calloc(1, sizeof(*u));
@@ -210,6 +217,8 @@ int uart_init(struct vm *vm)
 	/* a terminal or pipe can be polled; /dev/null and regular files cannot and need not */
 	if (vm->loop && loop_add(vm->loop, STDIN_FILENO, EPOLLIN, uart_stdin, u) == 0)
 		u->stdin_watched = true;
+	if (vm_sandbox_vcpu_add(vm, &uart_vcpu_sandbox) < 0 || vm_sandbox_vcpu_add(vm, &kvm_sandbox_irq) < 0)
+		return -ENOSPC;
 	return io_bus_register(&vm->pio, MINIVMM_UART_PORT, 8, uart_io, u, "uart");
 }
 

@@ -186,10 +186,60 @@ int kvm_vm_set_memory(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A thread blocked in guest memory that cannot be restored (a hugetlb page
+ * with an empty pool) never returns, and teardown would wait for it
+ * forever. After the grace period this ends the process with the stop's
+ * status; a normal teardown ends the process long before. It is started
+ * with the vCPUs and waits for the stop, rather than being started by
+ * whichever thread stops the VM, so that no confined thread needs to
+ * create threads.
+ */
+static const struct sb_rule watchdog_rules[] = {
+	SB_SYS(clock_nanosleep), SB_SYS(nanosleep),
+};
+static const struct sb_list watchdog_sandbox = SB_LIST("stop-watchdog", watchdog_rules);
+
+static void *vm_stop_watchdog(void *arg)
+{
+	static const struct sb_list *const lists[] = { &watchdog_sandbox, NULL };
+	struct vm *vm = arg;
+	int status;
+
+	if (sandbox_enter("stop-watchdog", lists) < 0)
+		vm_request_exit(vm, stop_status(STOP_INTERNAL));
+	while (sem_wait(&vm->stop_sem) < 0)
+		;
+	status = atomic_load(&vm->exit_status);
+	sleep(vm->stop_grace_s);
+	log_err("vmm", "the VM did not finish stopping within %u s (a thread is blocked in guest "
+		"memory that cannot be restored); exiting with status %d", vm->stop_grace_s, status);
+	_exit(status);
+	return NULL;
+}
+
+static int vm_start_watchdog(struct vm *vm)
+{
+	pthread_t wd;
+	int ret;
+
+	if (sem_init(&vm->stop_sem, 0, 0) < 0)
+		return -errno;
+	ret = pthread_create(&wd, NULL, vm_stop_watchdog, vm);
+	if (ret)
+		return -ret;
+	pthread_setname_np(wd, "stop-watchdog");
+	pthread_detach(wd);
+	atomic_store(&vm->watchdog, true);
+	return 0;
+}
+
 int vm_start(struct vm *vm)
 {
 	int i, ret;
 
+	if (vm->stop_grace_s && (ret = vm_start_watchdog(vm)) < 0)
+		return ret;
 	for (i = 0; i < vm->nr_cpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
 		if (ret) {
@@ -198,24 +248,6 @@ int vm_start(struct vm *vm)
 		}
 	}
 	return 0;
-}
-
-/*
- * A thread blocked in guest memory that cannot be restored (a hugetlb page
- * with an empty pool) never returns, and teardown would wait for it
- * forever. After the grace period this ends the process with the stop's
- * status; a normal teardown ends the process long before.
- */
-static void *vm_stop_watchdog(void *arg)
-{
-	struct vm *vm = arg;
-	int status = atomic_load(&vm->exit_status);
-
-	sleep(vm->stop_grace_s);
-	log_err("vmm", "the VM did not finish stopping within %u s (a thread is blocked in guest "
-		"memory that cannot be restored); exiting with status %d", vm->stop_grace_s, status);
-	_exit(status);
-	return NULL;
 }
 
 /* Makes every vCPU leave KVM_RUN soon: immediate_exit covers a vCPU about to
@@ -235,15 +267,12 @@ static void vm_kick_vcpus(struct vm *vm)
 void vm_request_exit(struct vm *vm, int status)
 {
 	int expected = VM_RUNNING;
-	pthread_t wd;
 
 	if (!atomic_compare_exchange_strong(&vm->state, &expected, VM_SHUTTING_DOWN))
 		return;
 	atomic_store(&vm->exit_status, status);
-	if (vm->stop_grace_s && pthread_create(&wd, NULL, vm_stop_watchdog, vm) == 0) {
-		pthread_setname_np(wd, "stop-watchdog");
-		pthread_detach(wd);
-	}
+	if (atomic_load(&vm->watchdog))
+		sem_post(&vm->stop_sem);
 	vm_kick_vcpus(vm);
 	/* parked vCPUs wake up, see the state and leave */
 	pthread_mutex_lock(&vm->pause_lock);
@@ -388,5 +417,40 @@ int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *g
 	vm->nr_devs++;
 	*base = d->base;
 	*gsi = d->irq;
+	return 0;
+}
+
+/* ---- seccomp allow-lists ---- */
+
+/* pthread_kill blocks signals around tgkill; loop_stop writes an eventfd. */
+static const struct sb_rule kvm_stop_rules[] = {
+	SB_SYS(tgkill), SB_SYS(rt_sigprocmask), SB_SYS(write),
+};
+const struct sb_list kvm_sandbox_stop = SB_LIST("kvm-stop", kvm_stop_rules);
+
+static const struct sb_rule kvm_irq_rules[] = {
+	SB_IOCTL(KVM_IRQ_LINE),
+};
+const struct sb_list kvm_sandbox_irq = SB_LIST("kvm-irq", kvm_irq_rules);
+
+/* kvm_vm_dirty_log() re-registers memslots; statistics are pread()s. */
+static const struct sb_rule kvm_dirty_rules[] = {
+	SB_IOCTL(KVM_GET_DIRTY_LOG), SB_IOCTL(KVM_SET_USER_MEMORY_REGION), SB_SYS(pread64),
+};
+const struct sb_list kvm_sandbox_dirty = SB_LIST("kvm-dirty", kvm_dirty_rules);
+
+static const struct sb_rule kvm_main_rules[] = {
+	SB_IOCTL(KVM_IRQ_LINE), SB_IOCTL(KVM_IOEVENTFD), SB_IOCTL(KVM_IRQFD),
+	SB_IOCTL(KVM_GET_DIRTY_LOG), SB_IOCTL(KVM_SET_USER_MEMORY_REGION),
+	SB_IOCTL(KVM_GET_REGS), SB_IOCTL(KVM_GET_SREGS),
+	SB_SYS(pread64), SB_SYS(tgkill), SB_SYS(rt_sigprocmask), SB_SYS(close), SB_SYS(write),
+};
+const struct sb_list kvm_sandbox_main = SB_LIST("kvm-main", kvm_main_rules);
+
+int vm_sandbox_vcpu_add(struct vm *vm, const struct sb_list *l)
+{
+	if (vm->nr_vcpu_sandbox >= VM_VCPU_SANDBOX_MAX)
+		return -ENOSPC;
+	vm->vcpu_sandbox[vm->nr_vcpu_sandbox++] = l;
 	return 0;
 }

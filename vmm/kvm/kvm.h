@@ -19,6 +19,7 @@
 #define MINIVMM_KVM_KVM_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,8 +29,11 @@
 #include "mm/mm.h"
 #include "vmm/boot/bootinfo.h"
 #include "vmm/kvm/bus.h"
+#include "vmm/lib/sandbox.h"
 
 struct event_loop;
+
+#define VM_VCPU_SANDBOX_MAX 8
 struct kvm_stats;
 
 enum guest_page_size { GUEST_PAGES_4K = 4096, GUEST_PAGES_2M = 2 << 20, GUEST_PAGES_1G = 1 << 30 };
@@ -110,6 +114,9 @@ struct vm {
 	atomic_int state;         /* enum vm_state */
 	atomic_int exit_status;
 	unsigned stop_grace_s;    /* >0: a stop not finished after this long ends the process */
+	sem_t stop_sem;           /* posted by vm_request_exit for the stop watchdog */
+	atomic_bool watchdog;     /* the stop watchdog runs (vm_start, stop_grace_s > 0); read
+	                           * by any thread that stops the VM, mm's among them */
 	atomic_int vcpus_running;
 	uint64_t start_ns;        /* process start, for boot-time figures */
 
@@ -134,6 +141,12 @@ struct vm {
 	struct i8042 *i8042;
 	struct acpi_pm *acpi_pm;
 	int sig_fd;               /* signalfd for SIGINT/SIGTERM, main thread */
+
+	/* What vCPU threads may call besides their own list: the devices whose
+	 * register handlers run on them add theirs (vm_sandbox_vcpu_add) during
+	 * set-up; NULL-terminated. */
+	const struct sb_list *vcpu_sandbox[VM_VCPU_SANDBOX_MAX + 1];
+	int nr_vcpu_sandbox;
 };
 
 /* ---- the VM (kvm.c) ---- */
@@ -156,7 +169,8 @@ int kvm_vm_create_pit(struct vm *vm);
 /* Destroys the vCPUs and closes the VM and /dev/kvm. */
 void kvm_vm_close(struct vm *vm);
 
-/* Starts every vCPU thread. */
+/* Starts the stop watchdog (with stop_grace_s) and every vCPU thread; each
+ * confines itself (sandbox.h) before it runs. */
 int vm_start(struct vm *vm);
 /* Asks the VM to stop with this exit status (first caller wins); any thread. */
 void vm_request_exit(struct vm *vm, int status);
@@ -183,6 +197,21 @@ int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, int64_t data
 /* Allocates an MMIO window and an interrupt line for a device and lists it
  * in the boot info (and on the guest command line as virtio_mmio.device=). */
 int vm_add_device(struct vm *vm, uint32_t device_id, uint64_t *base, uint32_t *gsi);
+
+/* ---- seccomp allow-lists (kvm.c, vcpu.c; vmm/lib/sandbox.h) ---- */
+
+/* vm_request_exit() from any thread: kicks vCPUs (tgkill), wakes the loop. */
+extern const struct sb_list kvm_sandbox_stop;
+/* vm_set_irq() from a device's thread (KVM_IRQ_LINE). */
+extern const struct sb_list kvm_sandbox_irq;
+/* Dirty logging and VM statistics, for the memory manager's scanner. */
+extern const struct sb_list kvm_sandbox_dirty;
+/* The main thread after set-up: pause/resume, interrupts, the VM's
+ * teardown (ioeventfd removal, closing descriptors). */
+extern const struct sb_list kvm_sandbox_main;
+/* Adds a list the vCPU threads need (a device's register handlers); during
+ * set-up, before vm_start(). 0 or -ENOSPC. */
+int vm_sandbox_vcpu_add(struct vm *vm, const struct sb_list *l);
 
 /* ---- CPUID (cpuid.c) ---- */
 

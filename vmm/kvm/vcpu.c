@@ -219,17 +219,36 @@ static void vcpu_park(struct vcpu *cpu)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/*
+ * What a vCPU thread does once running (strace of the integration tests,
+ * plus the error paths read from the code): KVM_RUN; the registers for
+ * vcpu_dump() when it fails; and stopping the VM (kvm_sandbox_stop). The
+ * devices' register handlers that run here add theirs (vm->vcpu_sandbox):
+ * the UART's console output, virtio-mmio's kicks and interrupts.
+ */
+static const struct sb_rule vcpu_rules[] = {
+	SB_IOCTL(KVM_RUN), SB_IOCTL(KVM_GET_REGS), SB_IOCTL(KVM_GET_SREGS),
+};
+static const struct sb_list vcpu_sandbox = SB_LIST("vcpu", vcpu_rules);
+
 static void *vcpu_thread(void *arg)
 {
+	static const struct sb_list *const own[] = { &vcpu_sandbox, &kvm_sandbox_stop, NULL };
 	struct vcpu *cpu = arg;
 	struct vm *vm = cpu->vm;
 	struct kvm_run *run = cpu->run;
 	sigset_t set;
+	char name[16];
 
 	/* SIGUSR1 kicks this thread out of KVM_RUN; all other signals go to main */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	snprintf(name, sizeof(name), "vcpu%d", cpu->index);
+	if (sandbox_enter2(name, own, vm->vcpu_sandbox) < 0) {
+		vm_request_exit(vm, stop_status(STOP_INTERNAL));
+		goto out;
+	}
 
 	while (atomic_load(&vm->state) == VM_RUNNING) {
 		if (atomic_load(&vm->pause_req)) {

@@ -42,6 +42,12 @@ struct event_loop {
 	struct loop_handler *graveyard; /* dead handlers, freed after each batch */
 };
 
+static const struct sb_rule loop_rules[] = {
+	SB_SYS(epoll_wait), SB_SYS(epoll_pwait), SB_SYS(epoll_ctl), SB_SYS(read), SB_SYS(write),
+	SB_SYS(timerfd_create), SB_SYS(timerfd_settime), SB_SYS(close),
+};
+const struct sb_list loop_sandbox = SB_LIST("loop", loop_rules);
+
 struct event_loop *loop_new(void)
 {
 	struct event_loop *lp = calloc(1, sizeof(*lp));

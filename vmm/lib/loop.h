@@ -11,8 +11,15 @@
 
 #include <stdint.h>
 
+#include "vmm/lib/sandbox.h"
+
 typedef void (*loop_fn)(void *opaque, uint32_t events);
 struct event_loop;
+
+/* The calls of the thread that runs the loop (sandbox.h): epoll, timers
+ * (created at run time too: a polling interval set over QMP), reading the
+ * timerfds and the stop eventfd. */
+extern const struct sb_list loop_sandbox;
 
 struct event_loop *loop_new(void);
 void loop_free(struct event_loop *lp);

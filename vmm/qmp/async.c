@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "vmm/lib/log.h"
+#include "vmm/lib/sandbox.h"
 #include "vmm/qmp/dispatch.h"
 
 struct qmp_worker {
@@ -25,9 +26,13 @@ struct qmp_worker {
 	bool stop;
 };
 
-static void qmp_worker_run(struct qmp_async *req)
+static void qmp_worker_run(struct qmp_async *req, bool confined)
 {
-	req->ret = req->fn(req->ctx, req->args, req->err, sizeof(req->err));
+	if (confined)
+		req->ret = req->fn(req->ctx, req->args, req->err, sizeof(req->err));
+	else
+		req->ret = NULL + 0 * snprintf(req->err, sizeof(req->err), "the worker thread could not "
+					       "install its seccomp filter (see the log)");
 	if (!req->ret && !req->err[0])
 		snprintf(req->err, sizeof(req->err), "command failed");
 	json_decref(req->args);
@@ -35,9 +40,25 @@ static void qmp_worker_run(struct qmp_async *req)
 	req->sink(req);
 }
 
+/*
+ * The worker's own calls: waiting for requests (futex, base) and the
+ * sink's completion eventfd write. The handlers that run here block on the
+ * provider's own threads (mm-reclaim waits for the scanner), so they need
+ * nothing more (strace of test_control's asynchronous reclaim).
+ */
+static const struct sb_rule qmp_worker_rules[] = {
+	SB_SYS(write),
+};
+static const struct sb_list qmp_worker_sandbox = SB_LIST("qmp-worker", qmp_worker_rules);
+
 static void *qmp_worker_thread(void *arg)
 {
+	static const struct sb_list *const own[] = { &qmp_worker_sandbox, NULL };
 	struct qmp_worker *w = arg;
+
+	/* a worker that could not confine itself (logged) runs no handler:
+	 * each request is answered with an error instead */
+	bool confined = sandbox_enter("qmp-worker", own) == 0;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
@@ -51,7 +72,7 @@ static void *qmp_worker_thread(void *arg)
 			w->tail = NULL;
 		req->next = NULL;
 		pthread_mutex_unlock(&w->lock);
-		qmp_worker_run(req);
+		qmp_worker_run(req, confined);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -77,6 +98,11 @@ static int qmp_worker_start(struct qmp_worker **out)
 	pthread_setname_np(w->thread, "qmp-worker");
 	*out = w;
 	return 0;
+}
+
+int qmp_worker_prestart(struct qmp_worker **wp)
+{
+	return *wp ? 0 : qmp_worker_start(wp);
 }
 
 int qmp_worker_submit(struct qmp_worker **wp, struct qmp_async *req)

@@ -74,6 +74,8 @@ int qom_router_add(struct qom_router *qr, const char *path, const char *type,
  * the thread on first use. When the handler returns, req's outcome is set
  * and req->sink called on the worker thread. 0 or -errno. */
 int qmp_worker_submit(struct qmp_worker **w, struct qmp_async *req);
+/* Starts the worker now if it does not run yet (main thread, set-up). */
+int qmp_worker_prestart(struct qmp_worker **w);
 /* Waits for the queued requests to finish, stops the thread, frees *w. */
 void qmp_worker_free(struct qmp_worker *w);
 

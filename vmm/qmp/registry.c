@@ -79,7 +79,11 @@ int qmp_register(struct qmp_registry *reg, const char *name, qmp_cmd_fn fn, void
 
 int qmp_register_worker(struct qmp_registry *reg, const char *name, qmp_cmd_fn fn, void *ctx)
 {
-	return qmp_add(reg, (struct qmp_command){ (char *)name, QMP_WORKER, fn, NULL, ctx });
+	int ret = qmp_add(reg, (struct qmp_command){ (char *)name, QMP_WORKER, fn, NULL, ctx });
+
+	/* The worker starts now, during set-up: a thread started once the main
+	 * thread is confined would inherit the main thread's filter. */
+	return ret ? ret : qmp_worker_prestart(&reg->worker);
 }
 
 int qmp_register_async(struct qmp_registry *reg, const char *name, qmp_async_fn fn, void *ctx)

@@ -29,10 +29,15 @@
 #include "vmm/lib/json.h"
 #include "vmm/lib/log.h"
 #include "vmm/lib/loop.h"
+#include "vmm/lib/ratelimit.h"
 #include "vmm/qmp/dispatch.h"
 #include "vmm/qmp/events.h"
 #include "vmm/qmp/server.h"
 
+/* The monitor's published limits (README, "QMP limits"); reaching one is
+ * answered with an error and a log line, never a crash. JSON nesting is
+ * jansson's (JSON_PARSER_MAX_DEPTH, 2048): deeper input is a parse error. */
+#define QMP_MAX_CLIENTS   64           /* clients at once; more are refused */
 #define QMP_MAX_INPUT     (1u << 20)   /* unparsed bytes one client may buffer */
 #define QMP_MAX_OUTPUT    (8u << 20)   /* unsent bytes before a client counts as stuck */
 #define QMP_FLUSH_MS      500          /* how long shutdown waits for slow readers */
@@ -68,6 +73,8 @@ struct qmp_server {
 	bool quit_requested;
 	bool closing;              /* shutting down: finish what runs, start nothing */
 	struct qmp_client *clients;
+	unsigned int nr_clients;
+	struct ratelimit refused_rl;   /* log lines about refused clients */
 	struct qmp_event_queue events;
 	unsigned int inflight;     /* commands started and not finished */
 	/* finished asynchronous commands, handed over by the threads that ran them */
@@ -116,7 +123,8 @@ static int qmp_client_flush(struct qmp_client *c)
 static bool qmp_client_send_text(struct qmp_client *c, const char *text, size_t len)
 {
 	if (c->out_len - c->out_off + len > QMP_MAX_OUTPUT) {
-		qmp_client_close(c, "client does not read its replies (over 8 MiB pending)");
+		/* no error reply: the client reads nothing, and it would not fit */
+		qmp_client_close(c, "client does not read its replies and events (over 8 MiB pending)");
 		return false;
 	}
 	if (c->out_len + len > c->out_cap) {
@@ -427,7 +435,10 @@ static bool qmp_client_read(struct qmp_client *c)
 		if (may_complete && !qmp_client_parse(c))
 			return false;
 		if (c->in_len > QMP_MAX_INPUT) {
-			qmp_client_close(c, "request larger than 1 MiB without a complete JSON value");
+			/* the client learns why before the connection goes */
+			if (qmp_send_error(c, "GenericError", "request longer than 1 MiB without a complete "
+					   "JSON value: the monitor's limit; the connection is closed", NULL))
+				qmp_client_close(c, "request larger than 1 MiB without a complete JSON value");
 			return false;
 		}
 	}
@@ -463,12 +474,35 @@ static void qmp_client_close(struct qmp_client *c, const char *why)
 	for (struct qmp_client **pp = &srv->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
+			srv->nr_clients--;
 			break;
 		}
 	}
 	free(c->in);
 	free(c->out);
 	free(c);
+}
+
+/* One client too many: it gets one error line (best effort, it may not
+ * read yet) and is closed; the log says so, rate-limited, as a client can
+ * retry in a loop. */
+static void qmp_refuse(struct qmp_server *srv, int fd)
+{
+	char desc[160];
+	json_t *msg;
+	char *line = NULL;
+
+	snprintf(desc, sizeof(desc), "too many QMP clients: the monitor serves at most %u at once; "
+		 "close one and retry", QMP_MAX_CLIENTS);
+	msg = json_pack("{s:{s:s,s:s}}", "error", "class", "GenericError", "desc", desc);
+	if (msg)
+		line = json_dump_line(msg);   /* takes msg */
+	if (line && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("qmp", "refused client: %s", strerror(errno));
+	free(line);
+	close(fd);
+	log_limited(&srv->refused_rl, log_err, "qmp", "client refused: %u clients are connected, the most "
+		    "the monitor serves at once", QMP_MAX_CLIENTS);
 }
 
 static void qmp_accept(void *opaque, uint32_t events)
@@ -483,6 +517,10 @@ static void qmp_accept(void *opaque, uint32_t events)
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_err("qmp", "accept: %s", strerror(errno));
 			return;
+		}
+		if (srv->nr_clients >= QMP_MAX_CLIENTS) {
+			qmp_refuse(srv, fd);
+			continue;
 		}
 		struct qmp_client *c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -502,6 +540,7 @@ static void qmp_accept(void *opaque, uint32_t events)
 		}
 		c->next = srv->clients;
 		srv->clients = c;
+		srv->nr_clients++;
 		log_debug("qmp", "client %u connected", c->serial);
 		json_t *greet = json_pack("{s:{s:o,s:[]}}", "QMP", "version", qmp_version_json(),
 					  "capabilities");
@@ -597,6 +636,12 @@ static int qmp_watch(struct qmp_server *srv, char *err, size_t errlen)
 	}
 	return ret;
 }
+
+static const struct sb_rule qmp_server_rules[] = {
+	SB_SYS(accept4), SB_SYS(accept), SB_SYS(recvfrom), SB_SYS(sendto), SB_SYS(read), SB_SYS(write),
+	SB_SYS(close), SB_SYS(shutdown), SB_SYS(poll), SB_SYS(ppoll), SB_SYS(unlink), SB_SYS(getsockopt),
+};
+const struct sb_list qmp_sandbox_server = SB_LIST("qmp-server", qmp_server_rules);
 
 int qmp_server_open(struct qmp_server **out, struct event_loop *loop, const char *spec,
 		    struct qmp_registry *reg, void (*on_quit)(void *opaque), void *opaque,

@@ -15,10 +15,17 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "vmm/lib/sandbox.h"
+
 struct event_loop;
 struct qmp_registry;
 struct qmp_server;
 struct sockaddr_un;
+
+/* The calls of the thread serving the monitor (sandbox.h): accepting and
+ * serving clients, the completion and event eventfds, and the teardown's
+ * flush (poll) and socket file removal (unlink). */
+extern const struct sb_list qmp_sandbox_server;
 
 /*
  * Listens on spec ("unix:PATH" or a plain PATH) and serves reg's commands

@@ -171,6 +171,10 @@ struct virtio_dev_ops {
 	void (*queue_notify)(void *dev, struct virtq *vq);
 	/* Device reset (status 0 written, or before destroy): drop queue state. */
 	void (*reset)(void *dev);
+	/* What the device's queue work calls (sandbox.h), NULL-terminated: the
+	 * worker's filter allows these besides the transport's own, and so do
+	 * the vCPUs' when notifications are served on them. */
+	const struct sb_list *const *sandbox;
 };
 
 /* Creates a virtio-mmio device for vm (main thread, before vCPUs start):

@@ -20,6 +20,7 @@
 
 #include "vmm/kvm/kvm.h"
 #include "vmm/lib/log.h"
+#include "vmm/lib/stop.h"
 #include "vmm/virtio/virtio.h"
 
 struct virtio_mmio {
@@ -458,11 +459,31 @@ void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 
 /* ---- the worker ---- */
 
+/*
+ * The worker's own calls: poll and read the notification eventfds, write
+ * the interrupt eventfd (or KVM_IRQ_LINE without irqfd), stop the VM when
+ * a device cannot go on. The device's queue work adds its list (ops).
+ */
+static const struct sb_rule mmio_worker_rules[] = {
+	SB_SYS(poll), SB_SYS(ppoll), SB_SYS(read), SB_SYS(write),
+};
+static const struct sb_list mmio_worker_sandbox = SB_LIST("virtio-worker", mmio_worker_rules);
+static const struct sb_list *const mmio_worker_lists[] = {
+	&mmio_worker_sandbox, &kvm_sandbox_irq, &kvm_sandbox_stop, NULL,
+};
+
 /* Serves notifications until stop_efd fires; one pass per wake-up. */
 static void *mmio_worker(void *arg)
 {
 	struct virtio_mmio *t = arg;
 	struct pollfd pfd[VIRTIO_MAX_QUEUES + 1];
+	char name[16];
+
+	snprintf(name, sizeof(name), "%s-wk", t->ops->name);
+	if (sandbox_enter2(name, mmio_worker_lists, t->ops->sandbox) < 0) {
+		vm_request_exit(t->vm, stop_status(STOP_INTERNAL));
+		return NULL;
+	}
 
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		pfd[i] = (struct pollfd){ .fd = t->notify_efd[i], .events = POLLIN };
@@ -566,6 +587,19 @@ static void mmio_notify_setup(struct virtio_mmio *t)
 	}
 }
 
+/* The register handlers on vCPU threads write eventfds (kicks, interrupts)
+ * and pulse KVM_IRQ_LINE; without ioeventfd they also serve the queues. */
+static int mmio_vcpu_sandbox(struct virtio_mmio *t)
+{
+	int ret = vm_sandbox_vcpu_add(t->vm, &mmio_worker_sandbox);
+
+	for (size_t i = 0; !ret && !t->ioeventfd && t->ops->sandbox && t->ops->sandbox[i]; i++)
+		ret = vm_sandbox_vcpu_add(t->vm, t->ops->sandbox[i]);
+	if (ret)
+		log_err("virtio", "%s: too many allow-lists for the vCPU threads' filter", t->ops->name);
+	return ret;
+}
+
 int virtio_mmio_create(struct vm *vm, const struct virtio_dev_ops *ops, void *dev,
 		       struct virtio_mmio **out)
 {
@@ -616,6 +650,11 @@ int virtio_mmio_create(struct vm *vm, const struct virtio_dev_ops *ops, void *de
 			close(efd);
 	}
 	mmio_notify_setup(t);
+	ret = mmio_vcpu_sandbox(t);
+	if (ret) {
+		virtio_mmio_destroy(t);
+		return ret;
+	}
 	log_debug("virtio", "%s: virtio-mmio at 0x%llx irq %u, notifications %s", ops->name,
 		  (unsigned long long)t->base, t->gsi, t->ioeventfd ? "by ioeventfd" : "on MMIO exits");
 	*out = t;
