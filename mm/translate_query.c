@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mm/manager_priv.h"
+#include "vmm/lib/sandbox.h"
 #include "mm/translate.h"
 
 /* EPT and NPT with 48-bit guest-physical addresses: 4 levels. */
@@ -430,7 +431,8 @@ static void smaps_guest(const struct guest_mem *gm, struct smaps_figures *f)
 	char *line = NULL;
 	size_t cap = 0;
 	bool in = false;
-	FILE *fp = fopen("/proc/self/smaps", "re");
+	/* the descriptor opened at set-up: the main thread may not open /proc once confined */
+	FILE *fp = sandbox_fopen_early(gm->smaps_fd, "/proc/self/smaps");
 
 	memset(f, 0, sizeof(*f));
 	if (!fp)

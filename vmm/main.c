@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <malloc.h>
+
 #include "balloon/balloon.h"
 #include "mm/mm.h"
 #include "vmm/lib/log.h"
@@ -427,6 +430,16 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int ret, status;
 
+	/* jansson seeds its hash tables from /dev/urandom with its first object: do it now,
+	 * before the filters (the first object may come with a QMP client, long after) */
+	json_object_seed(0);
+	/*
+	 * One malloc arena: glibc shrinks a thread's own arena with a read of
+	 * /proc/sys/vm/overcommit_memory, which the threads' filters forbid
+	 * (seen on the fault service freeing restore buffers). The main arena
+	 * never needs it; minivmm's few threads share it without contention.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	parse_args(argc, argv, &cfg, &mo);
 	if (mo.seccomp_off)
 		fprintf(stderr, "minivmm: --seccomp off: every thread runs without a system call filter; "

@@ -15,6 +15,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "balloon/memd/memd.h"
 #include "vmm/lib/loop.h"
 #include "vmm/lib/sandbox.h"
@@ -202,6 +204,8 @@ static const struct sb_rule memd_rules[] = {
 	SB_SYS(renameat2), SB_SYS(unlink), SB_SYS(fsync), SB_SYS(fdatasync), SB_SYS(ftruncate),
 	SB_SYS(fcntl), SB_SYS(access), SB_SYS(faccessat), SB_SYS(faccessat2), SB_SYS(readlink),
 	SB_SYS(umask), SB_SYS(getcwd),
+	/* --ksm on: ksmd's settings through the descriptors opened at start */
+	SB_SYS(pwrite64),
 	/* unix sockets only: VM monitors, libvirt, the control socket */
 	SB_ARG(socket, 0, AF_UNIX), SB_ARG(socketpair, 0, AF_UNIX), SB_SYS(connect), SB_SYS(accept4),
 	SB_SYS(accept), SB_SYS(bind), SB_SYS(listen), SB_SYS(sendto), SB_SYS(recvfrom),
@@ -223,6 +227,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int r;
 
+	/* jansson reads /dev/urandom for its hash seed with its first object: before the filter */
+	json_object_seed(0);
 	memd_opts_init(&d.o);
 	parse_args(argc, argv, &d.o, &mo);
 	if (mo.seccomp_off)

@@ -117,7 +117,7 @@ def test_host_oom_soft_limit_first_vm_kept_and_hard_limit_below_refused():
         q.cmd("quit")
         q.close()
         status, out = vms[0].wait(timeout=60)
-        assert status == 0 and "FAILED" not in out, out[-2000:]
+        assert status == 0 and "FAILED" not in out, (status, out[-1500:], vms[0].stderr()[-1500:])
         m = WSS.findall(out)
         assert m and all(x == "0" for x in m), out[-2000:]
 
