@@ -631,6 +631,7 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "store-index-bytes", m->store ? st.index_bytes : 0);
 	mm_set_u64(obj, "incompressible-skips", atomic_load(&m->skipped_incompressible));
 	mm_set_u64(obj, "store-max-bytes", m->o.store_max);
+	json_object_set_new(obj, "compressing", json_boolean(m->store && mm_store_compressing(m->store)));
 	mm_set_u64(obj, "store-full-refusals", st.full);
 	mm_set_u64(obj, "evicted-zero", atomic_load(&m->evicted_zero));
 	mm_set_u64(obj, "evicted-compressed", atomic_load(&m->evicted_compressed));
@@ -677,6 +678,21 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 		mm_ksm_query(m, k);
 		json_object_set_new(obj, "ksm", k);
 	}
+}
+
+int mmgr_set_compression(struct mm_manager *m, bool on, char *err, size_t errlen)
+{
+	if (!m || !m->o.reclaim || !m->store) {
+		snprintf(err, errlen, "reclaim is off: start minivmm with --mm to switch compression");
+		return -ENOTSUP;
+	}
+	if (mm_store_set_compress(m->store, on)) {
+		snprintf(err, errlen, "this VM was started with --mm compress=off: compression cannot be "
+			 "switched on");
+		return -ENOTSUP;
+	}
+	log_info("mm", "compression %s", on ? "on" : "off for new pages");
+	return 0;
 }
 
 int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen)

@@ -126,6 +126,8 @@ json_t *mmgr_reclaim(struct mm_manager *m, uint64_t bytes, char *err, size_t err
  * err says which. Any thread; a new target starts a pass at once.
  */
 int mmgr_set_resident_target(struct mm_manager *m, uint64_t bytes, char *err, size_t errlen);
+/* Compression of newly evicted pages off or on (QMP mm-set-compression); -ENOTSUP with err. Any thread. */
+int mmgr_set_compression(struct mm_manager *m, bool on, char *err, size_t errlen);
 
 /* Registers query-memory-manager, mm-set-resident-target and mm-reclaim
  * (the last runs off the main thread) in reg with m as their context

@@ -46,10 +46,26 @@ static json_t *qmp_mm_set_resident_target(void *ctx, json_t *args, char *err, si
 	return json_object();
 }
 
+/* mm-set-compression {"enabled": bool}: the soak's and an experimenter's switch. */
+static json_t *qmp_mm_set_compression(void *ctx, json_t *args, char *err, size_t errlen)
+{
+	static const char *const allowed[] = { "enabled", NULL };
+	bool on;
+
+	if (qmp_args_only(args, allowed, err, errlen) ||
+	    qmp_arg_bool(args, "enabled", true, &on, err, errlen))
+		return NULL;
+	if (mmgr_set_compression(ctx, on, err, errlen))
+		return NULL;
+	return json_object();
+}
+
 int mmgr_qmp_register(struct qmp_registry *reg, struct mm_manager *m)
 {
 	int ret = qmp_register(reg, "query-memory-manager", qmp_query_memory_manager, m);
 
+	if (!ret)
+		ret = qmp_register(reg, "mm-set-compression", qmp_mm_set_compression, m);
 	if (!ret)
 		ret = qmp_register(reg, "mm-set-resident-target", qmp_mm_set_resident_target, m);
 	if (!ret)

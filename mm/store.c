@@ -50,6 +50,7 @@ struct mm_store {
 	uint32_t nr_buckets;          /* power of two */
 	pthread_mutex_t cctx_lock;
 	ZSTD_CCtx *cctx;
+	bool paused;                  /* compression switched off for now (mm_store_set_compress) */
 	struct store_hint *hints;     /* pages refused a raw copy (direct-mapped by hash) */
 	struct mm_store_stats st;
 };
@@ -267,7 +268,7 @@ static int store_compress(struct mm_store *s, const void *page, uint8_t *buf, si
 	uint64_t t0 = store_now();
 
 	*csize = MM_STORE_PAGE;
-	if (!s->cfg.compress)
+	if (!s->cfg.compress || __atomic_load_n(&s->paused, __ATOMIC_RELAXED))
 		return 0;
 	pthread_mutex_lock(&s->cctx_lock);
 	size_t n = ZSTD_compress2(s->cctx, buf, cap, page, MM_STORE_PAGE);
@@ -360,6 +361,19 @@ int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allo
 		return full ? -ENOSPC : -ENOMEM;
 	}
 	return 0;
+}
+
+int mm_store_set_compress(struct mm_store *s, bool on)
+{
+	if (on && !s->cctx)
+		return -ENOTSUP;
+	__atomic_store_n(&s->paused, !on, __ATOMIC_RELAXED);
+	return 0;
+}
+
+bool mm_store_compressing(struct mm_store *s)
+{
+	return s->cctx && !__atomic_load_n(&s->paused, __ATOMIC_RELAXED);
 }
 
 int mm_store_get(struct mm_store *s, uint32_t handle, void *out)

@@ -61,6 +61,14 @@ void mm_store_set_hash(struct mm_store *s, mm_store_hash_fn fn);
 int mm_store_put(struct mm_store *s, const void *page, uint64_t owner, bool allow_raw, uint32_t *handle,
 		 bool *dedup);
 
+/*
+ * Switches compression off (new pages are kept raw only where that pays, as
+ * with compress=off; stored pages still decompress) and on again: 0, or
+ * -ENOTSUP to switch it on in a store made without compression. Any thread.
+ */
+int mm_store_set_compress(struct mm_store *s, bool on);
+bool mm_store_compressing(struct mm_store *s);
+
 /* Restores the page into out (4 KiB) and verifies its checksum: 0, -EBADMSG
  * on a checksum mismatch or corrupt data (out must not be used), -EINVAL on a
  * bad handle. The reference is kept. */

@@ -83,3 +83,30 @@ def test_store_max_bounds_the_store_guest_intact():
         status, out = vm.wait(timeout=120)
     assert status == 0 and "wss: ok" in out and "mismatch " not in out, out[-2000:]
     print("  store-max 4M: %d bytes held, %d refusals" % (st["compressed-bytes"], st["store-full-refusals"]))
+
+
+def test_compression_switched_off_and_on_at_run_time():
+    args = ["--mem", "256M", "--mm", "cold-age=3600,scan-period=200"]
+    with lib.start_vm(args, append="workload=wss size=96M hot=4M verify=2 duration=8") as vm:
+        vm.wait_for(r"^wss: t=1 ", 120)
+        q = vm.qmp()
+        assert q.cmd("query-memory-manager")["compressing"] is True
+        q.cmd("mm-set-compression", enabled=False)
+        st0 = q.cmd("query-memory-manager")
+        assert st0["compressing"] is False, st0
+        q.cmd("mm-reclaim", bytes=48 * MiB)
+        st1 = q.cmd("query-memory-manager")
+        # zero pages and duplicates still go; nothing new is compressed
+        assert st1["compressed-pages"] == st0["compressed-pages"], (st0, st1)
+        assert st1["zero-pages"] > st0["zero-pages"], (st0, st1)
+        q.cmd("mm-set-compression", enabled=True)
+        q.cmd("mm-reclaim", bytes=64 * MiB)
+        st2 = q.cmd("query-memory-manager")
+        assert st2["compressed-pages"] > st1["compressed-pages"], (st1, st2)
+        r = q.cmd_raw("mm-set-compression")
+        assert "enabled" in r["error"]["desc"], r
+        status, out = vm.wait(timeout=120)
+    assert status == 0 and "wss: ok" in out and "mismatch " not in out, out[-2000:]
+    with lib.start_vm(["--mem", "64M", "--mm", "compress=off"], append="workload=idle") as vm:
+        r = vm.qmp().cmd_raw("mm-set-compression", enabled=True)
+        assert "compress=off" in r["error"]["desc"], r
