@@ -59,7 +59,7 @@ TSANUNIT := $(patsubst %,$(B)/tsan/tests/test_%,loop qmp pagestate store balloon
 TOOLSRC  := $(wildcard tests/tools/*.c)
 TOOLBIN  := $(TOOLSRC:tests/tools/%.c=$(B)/tests/%)
 
-.PHONY: all deps run test bench overcommit asan tsan clean install check-deps
+.PHONY: all deps run test bench overcommit soak asan tsan clean install check-deps
 all: $(B)/minivmm $(B)/minivmm-ctl $(B)/minivmm-memd $(B)/guest.img
 
 deps:
@@ -144,6 +144,11 @@ bench: deps
 overcommit: deps
 	@$(MAKE) --no-print-directory all
 	/usr/bin/python3 bench/overcommit.py $(OVERCOMMIT_ARGS)
+
+# Everything that moves guest memory at once, every byte verified; SOAK_SECONDS=600 by default.
+soak: deps
+	@$(MAKE) --no-print-directory all
+	python3 bench/soak.py
 
 PREFIX ?= /usr/local
 install: all
