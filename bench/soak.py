@@ -110,8 +110,12 @@ def chaos(rng, vms, memd, counts, total_mem):
         q.cmd("mm-set-compression", enabled=on)
         counts["compression switches"] += 1
         return "%s compression %s" % (name, "on" if on else "off")
+    # from below the VMs' floors (refused, saying so) to all they have
     budget = int(total_mem * rng.uniform(0.55, 1.0))
-    memd.cmd("set-budget", bytes=budget)
+    r = memd.cmd_raw("set-budget", bytes=budget)
+    if "error" in r:
+        counts["budgets refused"] += 1
+        return "budget %d MiB refused: %s" % (budget >> 20, r["error"]["desc"])
     counts["budget moves"] += 1
     return "budget %d MiB" % (budget >> 20)
 
@@ -123,7 +127,8 @@ def run(a):
     rng = random.Random(a.seed)
     total_mem = sum(v[2] for v in VMS) * MiB
     procs, vms, memd = {}, {}, None
-    counts = {k: 0 for k in ("balloon changes", "forced reclaims", "compression switches", "budget moves")}
+    counts = {k: 0 for k in ("balloon changes", "forced reclaims", "compression switches", "budget moves",
+                             "budgets refused")}
     log = open(os.path.join(OUT, "actions.log"), "w")
     try:
         memd = subprocess.Popen([MEMD, "--budget", str(total_mem * 3 // 4), "--run-dir", rd,
