@@ -620,7 +620,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		}
 		net = need - (int64_t)flight;
 		/* Rebalancing: what pressured guests need comes from the others, beyond what the host needs. */
-		want = pressured_want(cur, in->nvm, cfg);
+		want = critical ? 0 : pressured_want(cur, in->nvm, cfg);     /* over the budget nobody grows */
 		if (net + (int64_t)want >= (int64_t)cfg->min_change) {
 			int64_t ask = net + (int64_t)want;
 
