@@ -402,11 +402,26 @@ static uint64_t give_back(struct mv_cur *c, size_t n, int64_t giveable, bool gen
 
 			if (v->pressured != (pass == 0) || v->stepped_back)
 				continue;
-			/* a headroom trim ends by itself once reached; a pressured guest loses it at once */
-			if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && v->d->resident == MEMD_KEEP &&
-			    (pass == 0 || !v->st->trim)) {
+			/* a headroom trim ends by itself once reached; others are cleared with room to spare */
+			if (pass == 1 && vm->resident_target != MEMD_NONE && vm->resident_target_ok &&
+			    v->d->resident == MEMD_KEEP && !v->st->trim) {
 				v->d->resident = MEMD_CLEAR;
-				memd_why(v->d->why, " resident target cleared%s;", pass ? "" : " (guest under pressure)");
+				memd_why(v->d->why, " resident target cleared;");
+			}
+			/* a pressured guest's target rises a full step out of the room, never cleared at
+			 * once: a guest re-reading all its memory would take the room and more */
+			if (pass == 0 && vm->resident_target != MEMD_NONE && vm->resident_target_ok &&
+			    v->d->resident == MEMD_KEEP && vm->resident_target < vm->ram && giveable > (int64_t)given) {
+				add = memd_min(memd_min(mib_down(memd_max(v->step, vm->ram * cfg->max_step_pct / 100)),
+							vm->ram - vm->resident_target), (uint64_t)giveable - given);
+				if (add >= cfg->min_change) {
+					v->d->resident = MEMD_SET;
+					v->d->resident_target = vm->resident_target + add;
+					v->st->trim = false;
+					given += add;
+					memd_why(v->d->why, " resident target raised to %s (+%s, guest under pressure);",
+						 memd_sz(a, (int64_t)(vm->resident_target + add)), memd_sz(b, (int64_t)add));
+				}
 			}
 			base = memd_max(v->btarget, vm->balloon_actual);
 			if (base >= vm->ram || v->d->balloon != MEMD_KEEP || giveable <= (int64_t)given)
@@ -603,24 +618,36 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		 * A state only held by hysteresis reclaims no more than the room calls for. */
 		if (psi && need < (int64_t)cfg->pressure_pct * scale / 100)
 			need = (int64_t)cfg->pressure_pct * scale / 100;
-		/* A pressured guest must not be held at a target it refaults against: the others make room. */
-		for (size_t i = 0; i < in->nvm; i++) {
-			struct mv_cur *c = &cur[i];
+		/*
+		 * A pressured guest held at a target it refaults against gets a
+		 * step more, which the others give (below). Not cleared: with the
+		 * host this close to its budget, a guest let grow freely (a full
+		 * re-read of its memory) takes it over, and the kernel kills. Over
+		 * the budget nobody grows: a refaulting guest is slowed (its VMM
+		 * throttles faults over the target) rather than killed.
+		 */
+		uint64_t raised = 0;
 
-			/* over the budget nobody is let grow: a refaulting guest is slowed (its VMM
-			 * throttles faults over the target), a guest past the limit is killed */
-			if (c->pressured && !critical && c->in->resident_target != MEMD_NONE &&
-			    c->in->resident_target_ok && c->d->resident == MEMD_KEEP) {
-				c->d->resident = MEMD_CLEAR;
-				c->st->trim = false;
-				memd_why(c->d->why, " resident target cleared (guest under pressure; others make room);");
-				if (c->in->resident != MEMD_NONE && c->in->resident > c->in->resident_target)
-					flight -= memd_min(flight, c->in->resident - c->in->resident_target);
-			}
+		for (size_t i = 0; i < in->nvm && !critical; i++) {
+			struct mv_cur *c = &cur[i];
+			uint64_t t = c->in->resident_target, add;
+
+			if (!c->pressured || t == MEMD_NONE || !c->in->resident_target_ok || c->d->resident != MEMD_KEEP ||
+			    t >= c->in->ram)
+				continue;
+			add = memd_min(mib_down(memd_max(c->step, c->in->ram * cfg->max_step_pct / 100)), c->in->ram - t);
+			c->d->resident = MEMD_SET;
+			c->d->resident_target = t + add;
+			c->st->trim = false;
+			raised += add;
+			memd_why(c->d->why, " resident target raised to %s (+%s: guest under pressure; others make room);",
+				 memd_sz(s1, (int64_t)(t + add)), memd_sz(s2, (int64_t)add));
+			if (c->in->resident != MEMD_NONE && c->in->resident > t)
+				flight -= memd_min(flight, c->in->resident - t);
 		}
 		net = need - (int64_t)flight;
 		/* Rebalancing: what pressured guests need comes from the others, beyond what the host needs. */
-		want = critical ? 0 : pressured_want(cur, in->nvm, cfg);     /* over the budget nobody grows */
+		want = critical ? 0 : pressured_want(cur, in->nvm, cfg) + raised;  /* over the budget nobody grows */
 		if (net + (int64_t)want >= (int64_t)cfg->min_change) {
 			int64_t ask = net + (int64_t)want;
 

@@ -424,7 +424,7 @@ def test_memd_growing_working_set_gets_memory_back_under_same_budget():
 
         def given_back():
             v = d.vms()["grow"]
-            return v["resident-target"] is None and v["resident"] >= before + 48 * MiB
+            return v["resident"] >= before + 48 * MiB
 
         # the guest refaults its pages back at the pace of its own random accesses
         d.wait(given_back, "the growing guest's memory back (from %d MiB)" % (before >> 20), timeout=75)
@@ -436,9 +436,9 @@ def test_memd_growing_working_set_gets_memory_back_under_same_budget():
         d.wait(lambda: d.host()["usage"] <= budget, "usage back under the budget", timeout=30)
         h = d.host()
         assert h["budget"] == budget, h                    # nobody raised it
-        # the growing guest's target went (as a guest under pressure, or given back with room)
+        # the growing guest's target rose (a guest under pressure) or went (given back with room)
         # and the other guest's idle pages were trimmed: the room came from there
-        cleared = [r for r in decisions if r["vm"] == "grow" and "cleared" in r["why"]]
+        cleared = [r for r in decisions if r["vm"] == "grow" and ("cleared" in r["why"] or "raised" in r["why"])]
         assert cleared, [r["why"] for r in decisions if r["vm"] == "grow"][-5:]
         trimmed = [r for r in decisions if r["vm"] == "idle" and r.get("resident-target") is not None]
         assert trimmed, [r["why"] for r in decisions if r["vm"] == "idle"][-5:]
