@@ -34,6 +34,12 @@ void fz_quiet(void)
 	vmm_log_level = lvl ? atoi(lvl) : -1;
 }
 
+void fz_say(const char *what, int ret, const char *err)
+{
+	if (getenv("MINIVMM_FUZZ_LOG"))
+		fprintf(stderr, "fuzz: %s: %d%s%s\n", what, ret, ret ? ": " : "", ret ? err : "");
+}
+
 static void fz_die(const char *what, const char *err)
 {
 	fprintf(stderr, "fuzz fixture: %s: %s\n", what, err);
@@ -50,7 +56,13 @@ struct vm *fz_vm_new(uint64_t ram, const char *balloon_opts, bool loop)
 		fz_die("vm", "out of memory");
 	vm->kvm_fd = vm->vm_fd = -1;     /* no KVM: the rest is real */
 	vm->sig_fd = -1;
+	/* one vCPU that never started: what stop/cont/quit see before vm_start() */
 	vm->nr_cpus = 1;
+	vm->vcpus = calloc(1, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		fz_die("vcpus", "out of memory");
+	vm->vcpus[0].vm = vm;
+	vm->vcpus[0].fd = -1;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	if (mm_create(&vm->mem, &mc, err, sizeof(err)))
@@ -82,5 +94,6 @@ void fz_vm_free(struct vm *vm)
 	if (vm->loop)
 		loop_free(vm->loop);
 	mm_destroy(&vm->mem);
+	free(vm->vcpus);
 	free(vm);
 }

@@ -62,5 +62,7 @@ void fz_vm_free(struct vm *vm);
 /* Silences minivmm's log lines (a fuzzer provokes thousands), unless
  * MINIVMM_FUZZ_LOG gives a level. */
 void fz_quiet(void);
+/* With MINIVMM_FUZZ_LOG set: prints what a step returned, to study an input. */
+void fz_say(const char *what, int ret, const char *err);
 
 #endif
