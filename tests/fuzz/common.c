@@ -36,7 +36,9 @@ void fz_quiet(void)
 
 void fz_say(const char *what, int ret, const char *err)
 {
-	if (getenv("MINIVMM_FUZZ_LOG"))
+	const char *lvl = getenv("MINIVMM_FUZZ_LOG");
+
+	if (lvl && atoi(lvl) >= 0)
 		fprintf(stderr, "fuzz: %s: %d%s%s\n", what, ret, ret ? ": " : "", ret ? err : "");
 }
 
