@@ -24,7 +24,7 @@ for bin in "$@"; do
 		-artifact_prefix="$root/build/fuzz/artifacts/$name-" ${FUZZ_ARGS:-} \
 		"$work" "$root/tests/fuzz/corpus/$name" >"$log" 2>&1
 	rc=$?
-	last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+	last=$(grep -aE '^#[0-9]+' "$log" | tail -n 1)
 	cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
 	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
