@@ -7,6 +7,8 @@
 #   make check-deps  check that no #include crosses the layering (also run by make test)
 #   make tsan     ThreadSanitizer build in build/tsan/: the library, the threaded
 #                 unit tests and minivmm (make test builds and runs it too)
+#   make fuzz     libFuzzer targets (clang, ASan + UBSan) in build/fuzz/, each run
+#                 for FUZZ_SECONDS (default 60) on its corpus; a summary line each
 
 CC       ?= gcc
 B        := build
@@ -31,6 +33,13 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 # (virtqueue.c) orders the used index against the guest's flags, an
 # ordering with another CPU running the guest that TSan cannot see anyway.
 TSANFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+# Coverage-guided fuzzing: Debian's clang-14 and its libFuzzer runtime
+# (libclang-rt-14-dev). The library is built with fuzzer-no-link (coverage
+# only); the targets in tests/fuzz/fuzz_*.c link libFuzzer's main.
+FUZZCC    ?= clang-14
+FUZZFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
 
 # Every .c in vmm/ (and its subsystem folders), mm/ and balloon/ is VMM
 # code; main.c and vmm/ctl/ are programs. balloon/memd/ is minivmm-memd:
@@ -43,6 +52,7 @@ ASANOBJ  := $(LIBSRC:%.c=$(B)/asan/obj/%.o)
 MEMDOBJ  := $(MEMDSRC:%.c=$(B)/obj/%.o)
 ASANMEMDOBJ := $(MEMDSRC:%.c=$(B)/asan/obj/%.o)
 TSANOBJ  := $(LIBSRC:%.c=$(B)/tsan/obj/%.o)
+FUZZOBJ  := $(LIBSRC:%.c=$(B)/fuzz/obj/%.o) $(MEMDSRC:%.c=$(B)/fuzz/obj/%.o)
 
 # The guest: a freestanding x86-64 kernel (host gcc, no libc).
 GUESTSRC := $(wildcard guest-driver/*.c guest-driver/*.S)
@@ -58,8 +68,12 @@ UNITBIN  := $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
 TSANUNIT := $(patsubst %,$(B)/tsan/tests/test_%,loop qmp pagestate store balloon)
 TOOLSRC  := $(wildcard tests/tools/*.c)
 TOOLBIN  := $(TOOLSRC:tests/tools/%.c=$(B)/tests/%)
+# Fuzz targets: tests/fuzz/fuzz_*.c, each with LLVMFuzzerTestOneInput; the
+# fixtures they share (a VM without KVM) are in tests/fuzz/common.c.
+FUZZSRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZBIN  := $(FUZZSRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all deps run test bench overcommit soak asan tsan clean install check-deps
+.PHONY: all deps run test bench overcommit soak asan tsan fuzz fuzz-build clean install check-deps
 all: $(B)/minivmm $(B)/minivmm-ctl $(B)/minivmm-memd $(B)/guest.img
 
 deps:
@@ -87,6 +101,11 @@ $(B)/tsan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTFLAGS) $(TSANFLAGS) -c $< -o $@
 $(B)/tsan/libminivmm.a: $(TSANOBJ)
+	@rm -f $@; ar rcs $@ $^
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(HOSTFLAGS) $(FUZZFLAGS) -c $< -o $@
+$(B)/fuzz/libminivmm.a: $(FUZZOBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/minivmm: $(B)/obj/vmm/main.o $(B)/libminivmm.a
@@ -124,16 +143,29 @@ $(B)/tests/%: tests/tools/%.c $(B)/libminivmm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTFLAGS) -o $@ $< $(B)/libminivmm.a $(LDLIBS)
 
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/fuzz/obj/tests/fuzz/common.o $(B)/fuzz/libminivmm.a
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(HOSTFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS) $(MEMDLIBS)
+
 asan: $(B)/asan/minivmm $(B)/asan/minivmm-memd $(UNITBIN)
 tsan: $(B)/tsan/minivmm $(TSANUNIT)
+# the shared fixture object is kept (make would delete it as an intermediate)
+.SECONDARY: $(B)/fuzz/obj/tests/fuzz/common.o
+fuzz-build: $(FUZZBIN)
 
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(B)/minivmm --mem 256M --stats $(B)/guest.img
 
 test: deps
-	@$(MAKE) --no-print-directory all asan tsan $(TOOLBIN)
+	@$(MAKE) --no-print-directory all asan tsan fuzz-build $(TOOLBIN)
 	python3 tests/run.py
+
+# Every target in turn for FUZZ_SECONDS on its corpus (new inputs go to
+# build/fuzz/work/, the checked-in corpus is only read); one summary line each.
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZBIN)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(TOOLBIN)

@@ -78,6 +78,20 @@ static char *dom_text(xmlNode *n)
 	return r;
 }
 
+/* Sets a string of the definition from n's text. A repeated element replaces
+ * the earlier one, as a repeated <memory> does, and the earlier string is
+ * freed: a second <name>, <kernel>, ... leaked it (found by fuzz_domain). */
+static int dom_set_text(char **field, xmlNode *n)
+{
+	char *t = dom_text(n);
+
+	if (!t)
+		return -ENOMEM;
+	free(*field);
+	*field = t;
+	return 0;
+}
+
 /* libvirt's memory units; KiB when none is given. */
 static int dom_unit(const char *u, uint64_t *mult)
 {
@@ -173,11 +187,11 @@ static int dom_os(struct dom_ctx *c, xmlNode *os)
 		if (dom_is(n, "type"))
 			ret = dom_os_type(c, n);
 		else if (dom_is(n, "kernel"))
-			ret = (c->d->kernel = dom_text(n)) ? 0 : -ENOMEM;
+			ret = dom_set_text(&c->d->kernel, n);
 		else if (dom_is(n, "initrd"))
-			ret = (c->d->initrd = dom_text(n)) ? 0 : -ENOMEM;
+			ret = dom_set_text(&c->d->initrd, n);
 		else if (dom_is(n, "cmdline"))
-			ret = (c->d->cmdline = dom_text(n)) ? 0 : -ENOMEM;
+			ret = dom_set_text(&c->d->cmdline, n);
 		else
 			ret = dom_fail(c, n, "not supported: minivmm boots the <kernel> (with <initrd> and "
 				       "<cmdline>) directly, without firmware or boot devices");
@@ -383,7 +397,7 @@ static int dom_own_metadata(struct dom_ctx *c, xmlNode *cfg)
 		if (n->type != XML_ELEMENT_NODE)
 			continue;
 		if (dom_is(n, "mm"))
-			ret = (c->d->mm_opts = dom_text(n)) ? 0 : -ENOMEM;
+			ret = dom_set_text(&c->d->mm_opts, n);
 		else if (dom_is(n, "memd"))
 			ret = dom_memd(c, n);
 		else
@@ -456,7 +470,7 @@ typedef int (*dom_handler)(struct dom_ctx *c, xmlNode *n);
 
 static int dom_name(struct dom_ctx *c, xmlNode *n)
 {
-	return (c->d->name = dom_text(n)) ? 0 : -ENOMEM;
+	return dom_set_text(&c->d->name, n);
 }
 
 static int dom_memory(struct dom_ctx *c, xmlNode *n)

@@ -107,7 +107,12 @@ json_t *memd_control_handle(struct memd *d, const char *line, size_t len, bool *
 	char err[512] = "", desc[600];
 	bool known = false;
 
-	if (strspn(line, " \t\r\n") >= len)
+	/* bounded by len: the line is not NUL-terminated (strspn read past a
+	 * blank line's end, up to the end of the buffer; found by fuzz_memd_control) */
+	size_t blank = 0;
+	while (blank < len && memchr(" \t\r\n", line[blank], 4))
+		blank++;
+	if (blank == len)
 		return NULL;
 	req = json_loadb(line, len, 0, &jerr);
 	if (!req) {

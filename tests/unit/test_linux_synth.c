@@ -584,6 +584,34 @@ static void test_mutated_images_never_crash(void **state)
 	free(orig);
 }
 
+/* A bzImage cut anywhere in its setup header, from right after "HdrS" on,
+ * in a block of exactly its size: refused, never read past its end (a file
+ * ending right after "HdrS" had its version read 2 bytes past it; found by
+ * fuzz_boot, input in tests/fuzz/regressions/fuzz_boot/). */
+static void test_truncated_header_read_within_file(void **state)
+{
+	size_t full;
+
+	(void)state;
+	full = make_bzimage(img_buf, pay_buf, make_payload(comp_gzip, pay_buf, IMG_MAX / 2));
+	for (size_t len = SETUP_HEADER + 4; len < SETUP_LEN; len++) {
+		uint8_t *cut = malloc(len);
+		struct linux_setup st;
+		struct linux_boot lb;
+		char err[256] = "";
+
+		assert_non_null(cut);
+		memcpy(cut, img_buf, len);
+		assert_true(bzimage_is(cut, len));
+		assert_int_equal(bzimage_parse(cut, len, &st, err, sizeof(err)), -ENOEXEC);
+		if (!strstr(err, "truncated") && !strstr(err, "setup header ends"))
+			fail_msg("%zu bytes: '%s' does not say the header is cut", len, err);
+		assert_true(linux_load_kernel(&gm, cut, len, LINUX_DECOMP_HOST, &lb, err, sizeof(err)) < 0);
+		free(cut);
+	}
+	assert_true(full > SETUP_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_mptable),
 		cmocka_unit_test(test_hostile_notes),
 		cmocka_unit_test(test_mutated_images_never_crash),
+		cmocka_unit_test(test_truncated_header_read_within_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -327,6 +327,35 @@ static const char *answer(struct memd *d, const char *line, size_t len, bool *ne
 
 #define ANSWER(s) answer(d, s, strlen(s), &neg, &reply)
 
+/* A blank line is read within its length: the line is not NUL-terminated,
+ * and a strspn() over it read on past its end (found by fuzz_memd_control;
+ * ASan sees it with the line in a block of exactly its size). */
+static void test_control_blank_line_bounded(void **state)
+{
+	static const char *const blanks[] = { " ", "   ", "\t\r", "" };
+	struct memd *d = daemon_new();
+	bool neg = false;
+
+	for (size_t i = 0; i < sizeof(blanks) / sizeof(blanks[0]); i++) {
+		size_t len = strlen(blanks[i]);
+		char *line = malloc(len ? len : 1);
+		assert_non_null(line);
+		memcpy(line, blanks[i], len);
+		assert_null(memd_control_handle(d, line, len, &neg));
+		free(line);
+	}
+	/* blank, then a request: not blank */
+	static const char req[] = "  {\"execute\": \"query-host\"}";
+	char *line = malloc(sizeof(req) - 1);
+	assert_non_null(line);
+	memcpy(line, req, sizeof(req) - 1);
+	json_t *r = memd_control_handle(d, line, sizeof(req) - 1, &neg);
+	assert_non_null(r);       /* answered (negotiation expected first) */
+	json_decref(r);
+	free(line);
+	daemon_free(d);
+}
+
 static void test_control_hostile_input(void **state)
 {
 	struct memd *d = daemon_new();
@@ -474,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_parse_cgroup_and_rollup),
 		cmocka_unit_test(test_cgroup_without_memory_says_what_it_is),
 		cmocka_unit_test(test_control_hostile_input),
+		cmocka_unit_test(test_control_blank_line_bounded),
 		cmocka_unit_test(test_budget_below_floors_says_by_how_much),
 		cmocka_unit_test(test_metrics_text),
 	};

@@ -66,6 +66,13 @@ int bzimage_parse(const uint8_t *buf, size_t len, struct linux_setup *s, char *e
 		snprintf(err, errlen, "image is not a bzImage (no 0xaa55 boot flag and \"HdrS\" header)");
 		return -ENOEXEC;
 	}
+	/* bzimage_is() saw "HdrS", which may be the file's last bytes: the
+	 * version after it is read only when it is there (a file ending right
+	 * after "HdrS" was read 2 bytes past its end; found by fuzz_boot) */
+	if (len < SETUP_VERSION + 2) {
+		snprintf(err, errlen, "bzImage is truncated: %zu bytes end inside its setup header", len);
+		return -ENOEXEC;
+	}
 	s->version = get16(buf, SETUP_VERSION);
 	if (s->version < LINUX_PROTO_MIN) {
 		snprintf(err, errlen, "bzImage speaks boot protocol %u.%02u; minivmm needs 2.10 or later "
