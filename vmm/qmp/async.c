@@ -28,11 +28,13 @@ struct qmp_worker {
 
 static void qmp_worker_run(struct qmp_async *req, bool confined)
 {
-	if (confined)
+	if (confined) {
 		req->ret = req->fn(req->ctx, req->args, req->err, sizeof(req->err));
-	else
-		req->ret = NULL + 0 * snprintf(req->err, sizeof(req->err), "the worker thread could not "
-					       "install its seccomp filter (see the log)");
+	} else {
+		req->ret = NULL;
+		snprintf(req->err, sizeof(req->err), "the worker thread could not install its seccomp filter "
+			 "(see the log)");
+	}
 	if (!req->ret && !req->err[0])
 		snprintf(req->err, sizeof(req->err), "command failed");
 	json_decref(req->args);
