@@ -39,8 +39,8 @@
 
 /* Throttling over a resident target: slack before it starts, MiB per ms, longest wait. */
 #define UFFD_THROTTLE_SLACK  (16ull << 20)
-#define UFFD_THROTTLE_STEP   (16ull << 20)
-#define UFFD_THROTTLE_MAX_MS 20
+#define UFFD_THROTTLE_STEP   (4ull << 20)
+#define UFFD_THROTTLE_MAX_MS 100
 
 /* Fault-around window at most, in pages (swap readahead's default too). */
 #define UFFD_AROUND_MAX 8u
@@ -494,7 +494,7 @@ static void uffd_release_buf(struct mm_manager *m)
 /*
  * Over its resident target, the VM is throttled as cgroup v2's memory.high
  * throttles a task: after each batch of faults the service waits 1 ms per
- * 16 MiB over (at most 20 ms) while the scanner, kicked, evicts toward the
+ * 4 MiB over (at most 100 ms) while the scanner, kicked, evicts toward the
  * target. A guest refaulting faster than reclaim evicts then slows down
  * instead of taking the host past its budget. Resident pages are counted
  * from the page-state table (pages touched but not yet seen by the scanner

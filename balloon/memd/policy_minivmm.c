@@ -204,7 +204,7 @@ static uint64_t step_of(const struct memd_config *cfg, const struct mv_vm *v, ui
 }
 
 /* Stalled targets are stepped back to what the VM has now. */
-static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t now)
+static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t now, bool critical)
 {
 	const struct memd_vm_in *vm = c->in;
 	struct mv_vm *v = c->st;
@@ -231,8 +231,9 @@ static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t 
 		c->d->resident = MEMD_CLEAR;
 		v->res.target = MEMD_NONE;
 		v->trim = false;
-	} else if (vm->resident_target != MEMD_NONE && vm->resident_target_ok &&
+	} else if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && !critical &&
 	    track(&v->res, cfg, vm->resident_target, vm->resident, now)) {
+		/* over the budget a target is held even unreached: it is what throttles the VM */
 		memd_why(c->d->why, " resident target %s stepped back to resident %s (no progress for %.1f s);",
 			 memd_sz(a, (int64_t)vm->resident_target), memd_sz(b, (int64_t)vm->resident),
 			 (double)(now - v->res.progress_ms) / 1000);
@@ -591,7 +592,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 				 g->updated_ms == MEMD_NONE || g->updated_ms == 0 ? "missing" : "stale or all-ones");
 		c->pressured = detect_pressure(c, cfg, now);
 		out->vm[i].pressured = c->pressured;
-		step_back(c, cfg, now);
+		step_back(c, cfg, now, critical);
 		if (c->st->trim && c->d->resident == MEMD_KEEP && vm->resident != MEMD_NONE &&
 		    vm->resident <= vm->resident_target + cfg->min_change) {
 			memd_why(c->d->why, " headroom trim reached (resident %s), target cleared;",
