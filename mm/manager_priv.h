@@ -187,6 +187,9 @@ void mm_scanner_stop(struct mm_manager *m);
 int mm_scanner_reclaim(struct mm_manager *m, uint64_t bytes, struct mm_reclaim_result *res);
 /* Runs a regular pass at once instead of at the next period. */
 void mm_scanner_kick(struct mm_manager *m);
+/* Figures into a JSON object (query.c), for the queries and mm-reclaim's answer. */
+void mm_set_u64(json_t *obj, const char *k, uint64_t v);
+void mm_set_real(json_t *obj, const char *k, double v);
 bool mm_page_is_zero(const void *page);
 /*
  * What to read of a guest page that is write-protected (userfaultfd) under
