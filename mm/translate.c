@@ -11,13 +11,6 @@
 
 #include "mm/translate.h"
 
-#define CR0_PG    (1ull << 31)
-#define CR4_PSE   (1ull << 4)
-#define CR4_PAE   (1ull << 5)
-#define CR4_LA57  (1ull << 12)
-#define EFER_LMA  (1ull << 10)
-#define EFER_NXE  (1ull << 11)
-
 /* Bits 12..51: the widest physical address x86 defines, so a guest's table
  * pointer is never truncated; entries beyond RAM stop the walk as NOT_RAM. */
 #define ADDR_MASK 0x000ffffffffff000ull

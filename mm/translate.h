@@ -23,6 +23,14 @@
 #include <stdint.h>
 #include <jansson.h>
 
+/* The control-register bits the walk reads (Intel SDM vol. 3, 2.5; the tests set them too). */
+#define CR0_PG    (1ull << 31)
+#define CR4_PSE   (1ull << 4)
+#define CR4_PAE   (1ull << 5)
+#define CR4_LA57  (1ull << 12)
+#define EFER_LMA  (1ull << 10)
+#define EFER_NXE  (1ull << 11)
+
 /* The registers that decide how a vCPU translates (struct mm_vm_ops). */
 struct mm_cpu_paging {
 	uint64_t cr0, cr3, cr4, efer;

@@ -23,12 +23,6 @@
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
 
-#define CR0_PG   (1ull << 31)
-#define CR4_PSE  (1ull << 4)
-#define CR4_PAE  (1ull << 5)
-#define CR4_LA57 (1ull << 12)
-#define EFER_LMA (1ull << 10)
-#define EFER_NXE (1ull << 11)
 
 #define P  MM_PTE_P
 #define RW MM_PTE_RW
