@@ -136,8 +136,14 @@ def scratch():
 
 def named_vm(run_dir, name, mem="256M", append="workload=idle", extra=()):
     """A VM started with --name NAME --run-dir DIR (its QMP socket is DIR/NAME.qmp)."""
+    # The daemon counts each VMM's RSS, and AddressSanitizer's quarantine
+    # (256 MiB by default) keeps every store buffer a refault frees: under
+    # thrashing that alone took a VM 257 MiB over its guest pages (a CI run
+    # of 2026-12-01) and held the host critical. A small quarantine keeps
+    # the RSS what the release build's would be, and still catches reuse.
+    asan = lib.SAN_ENV["ASAN_OPTIONS"] + ":quarantine_size_mb=8"
     vm = lib.start_vm(["--mem", mem, "--name", name, "--run-dir", run_dir] + list(extra),
-                      append=append, qmp=False)
+                      append=append, qmp=False, wrapper=("env", "ASAN_OPTIONS=" + asan))
     vm.qmp_path = os.path.join(run_dir, name + ".qmp")
     deadline = time.time() + 30
     while not os.path.exists(vm.qmp_path):

@@ -351,17 +351,24 @@ def test_qmp_oversized_request_drops_only_that_client():
         big = connect(vm)
         # 2 MiB inside an unterminated string: never a complete value
         payload = b'{"execute": "query-status", "id": "' + b"a" * (2 << 20)
+        # How far the send gets depends on the host's socket buffers: where
+        # they hold the whole 2 MiB, the send completes and the reply is read.
         closed = False
         try:
             big.send_raw(payload)
         except (BrokenPipeError, ConnectionResetError):
             closed = True
-        if not closed:
+        answered = []
+        while not closed and len(answered) < 2:
             try:
-                big.recv(timeout=10)
-                raise AssertionError("the server answered an unterminated 2 MiB request")
+                answered.append(big.recv(timeout=10))
             except (EOFError, ConnectionResetError):
                 closed = True
+        # the one thing the server may say first is why it closes
+        assert len(answered) <= 1, answered
+        for msg in answered:
+            assert msg.get("error", {}).get("class") == "GenericError", msg
+            assert "1 MiB" in msg["error"]["desc"], msg
         assert closed
         assert good.cmd("query-status")["running"] is True
         assert vm.proc.poll() is None

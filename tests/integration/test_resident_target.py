@@ -98,7 +98,9 @@ def test_compression_switched_off_and_on_at_run_time():
         st1 = q.cmd("query-memory-manager")
         # zero pages and duplicates still go; nothing new is compressed
         assert st1["compressed-pages"] == st0["compressed-pages"], (st0, st1)
-        assert st1["zero-pages"] > st0["zero-pages"], (st0, st1)
+        # which of the two the coldest pages are depends on the scanner's timing
+        freed0 = st0["zero-pages"] + st0["shared-pages"]
+        assert st1["zero-pages"] + st1["shared-pages"] > freed0, (st0, st1)
         q.cmd("mm-set-compression", enabled=True)
         q.cmd("mm-reclaim", bytes=64 * MiB)
         st2 = q.cmd("query-memory-manager")
