@@ -204,7 +204,7 @@ static uint64_t step_of(const struct memd_config *cfg, const struct mv_vm *v, ui
 }
 
 /* Stalled targets are stepped back to what the VM has now. */
-static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t now, bool critical)
+static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t now, bool over)
 {
 	const struct memd_vm_in *vm = c->in;
 	struct mv_vm *v = c->st;
@@ -231,7 +231,7 @@ static void step_back(struct mv_cur *c, const struct memd_config *cfg, uint64_t 
 		c->d->resident = MEMD_CLEAR;
 		v->res.target = MEMD_NONE;
 		v->trim = false;
-	} else if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && !critical &&
+	} else if (vm->resident_target != MEMD_NONE && vm->resident_target_ok && !over &&
 	    track(&v->res, cfg, vm->resident_target, vm->resident, now)) {
 		/* over the budget a target is held even unreached: it is what throttles the VM */
 		memd_why(c->d->why, " resident target %s stepped back to resident %s (no progress for %.1f s);",
@@ -535,7 +535,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	uint64_t now = h->now_ms, flight = 0, saved = 0;
 	int64_t scale, ahead = 0;
 	uint64_t want;
-	bool critical;
+	bool critical, over;
 	char s1[MEMD_SZ], s2[MEMD_SZ], s3[MEMD_SZ], s4[MEMD_SZ], s5[MEMD_SZ];
 
 	memd_room_of(h, &r);
@@ -558,6 +558,16 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	out->room = r.room;
 	out->decided = true;
 	critical = out->state == MEMD_CRITICAL;
+	/*
+	 * Critical on the room ahead or held by hysteresis acts early and in
+	 * larger steps; holding guests under pressure back (nobody grows, the
+	 * last-resort squeeze, targets held unreached) waits until the host is
+	 * over its budget now. A guest refaulting its growing working set in
+	 * would otherwise make the room fall, the lookahead call it critical,
+	 * and the squeeze that follows make it refault more: a loop measured
+	 * with 24% of the budget free.
+	 */
+	over = critical && (r.room < 0 || h->psi_full_avg10 >= cfg->psi_full_critical);
 	memd_slots_match(&s->slots, in, slot, fresh);
 	for (size_t i = 0; i < in->nvm; i++) {
 		struct mv_cur *c = &cur[i];
@@ -592,7 +602,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 				 g->updated_ms == MEMD_NONE || g->updated_ms == 0 ? "missing" : "stale or all-ones");
 		c->pressured = detect_pressure(c, cfg, now);
 		out->vm[i].pressured = c->pressured;
-		step_back(c, cfg, now, critical);
+		step_back(c, cfg, now, over);
 		if (c->st->trim && c->d->resident == MEMD_KEEP && vm->resident != MEMD_NONE &&
 		    vm->resident <= vm->resident_target + cfg->min_change) {
 			memd_why(c->d->why, " headroom trim reached (resident %s), target cleared;",
@@ -629,7 +639,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		 */
 		uint64_t raised = 0;
 
-		for (size_t i = 0; i < in->nvm && !critical; i++) {
+		for (size_t i = 0; i < in->nvm && !over; i++) {
 			struct mv_cur *c = &cur[i];
 			uint64_t t = c->in->resident_target, add;
 
@@ -648,13 +658,13 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 		}
 		net = need - (int64_t)flight;
 		/* Rebalancing: what pressured guests need comes from the others, beyond what the host needs. */
-		want = critical ? 0 : pressured_want(cur, in->nvm, cfg) + raised;  /* over the budget nobody grows */
+		want = over ? 0 : pressured_want(cur, in->nvm, cfg) + raised;  /* over the budget nobody grows */
 		if (net + (int64_t)want >= (int64_t)cfg->min_change) {
 			int64_t ask = net + (int64_t)want;
 
 			res = squeeze_resident(cur, in->nvm, (uint64_t)ask, cfg, false);
 			bal = squeeze_balloon(cur, in->nvm, (uint64_t)ask - (critical ? res / 2 : res), cfg, critical);
-			if (critical && res + bal < (uint64_t)ask) {
+			if (over && res + bal < (uint64_t)ask) {
 				uint64_t last = squeeze_resident(cur, in->nvm, (uint64_t)ask - res - bal, cfg, true);
 
 				if (last)

@@ -577,6 +577,49 @@ static void test_pressured_guest_rebalanced_under_same_budget(void **state)
 	fx_free(f);
 }
 
+/*
+ * A guest refaulting its grown working set in makes the room fall fast:
+ * the lookahead calls the host critical, yet with room left now the guest
+ * is given its step and the others make room. Only over the budget is it
+ * held, and squeezed as the last resort.
+ */
+static void test_refaulting_guest_grows_until_over_the_budget(void **state)
+{
+	struct fx *f = fx_new("minivmm");
+
+	room_pct(f, 40);
+	vm_set(f, 0, 4 * GiB, 4 * GiB, 2 * GiB);
+	vm_set(f, 1, 4 * GiB, 4 * GiB, 2 * GiB);
+	vm_idle(f, 0, 2 * GiB, 0, 0);
+	vm_idle(f, 1, 3 * GiB, 1 * GiB, 1 * GiB);
+	f->vm[0].resident_target = 2 * GiB;
+	assert_int_equal(tick_at(f, 0), 0);
+	room_pct(f, 25);                /* 1.5 GiB in 0.5 s: over the budget 2 s ahead */
+	f->vm[0].refault_rate = 20000;
+	assert_int_equal(tick_at(f, 500), 0);
+	assert_int_equal(f->out.state, MEMD_CRITICAL);
+	assert_true(f->out.vm[0].pressured);
+	assert_int_equal(f->out.vm[0].resident, MEMD_SET);
+	assert_int_equal(f->out.vm[0].resident_target, 2 * GiB + PCT(4 * GiB, 10));
+	assert_int_equal(f->out.vm[1].resident, MEMD_SET);
+	assert_true(f->out.vm[1].resident_target < 3 * GiB);
+	assert_null(strstr(f->out.why, "last resort"));
+	apply(f);
+	/* over the budget now: nobody grows, and the refaulting guest gives a step too */
+	f->vm[0].resident = f->vm[0].resident_target;
+	room_pct(f, -2);
+	f->vm[0].refault_rate = 30000;
+	f->vm[1].resident = f->vm[1].resident_target;
+	vm_idle(f, 1, f->vm[1].resident, 0, 0);
+	f->vm[1].refault_rate = 30000;
+	assert_int_equal(tick_at(f, 1000), 0);
+	assert_int_equal(f->out.state, MEMD_CRITICAL);
+	assert_int_equal(f->out.vm[0].resident, MEMD_SET);
+	assert_true(f->out.vm[0].resident_target < 2 * GiB + PCT(4 * GiB, 10));
+	assert_non_null(strstr(f->out.why, "last resort"));
+	fx_free(f);
+}
+
 static void test_floors_respected(void **state)
 {
 	struct fx *f = fx_new("minivmm");
@@ -932,6 +975,7 @@ int main(void)
 		cmocka_unit_test(test_room_falling_fast_trims_ahead),
 		cmocka_unit_test(test_pressure_takes_idle_pages_unpaced),
 		cmocka_unit_test(test_pressured_guest_rebalanced_under_same_budget),
+		cmocka_unit_test(test_refaulting_guest_grows_until_over_the_budget),
 		cmocka_unit_test(test_floors_respected),
 		cmocka_unit_test(test_stalled_balloon_stepped_back_and_cooled),
 		cmocka_unit_test(test_stalled_resident_target_stepped_back),
