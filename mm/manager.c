@@ -119,10 +119,10 @@ uint64_t mm_hist_pct(struct mm_hist *h, double pct)
 /* ---- options ---- */
 
 #define MM_KEYS "zero, compress, dedup, zstd-level, cold-age, policy, max-refault-rate, ksm, scan-period, threshold, " \
-	"store-max"
+	"store-max, uffd-chunks"
 
 /* The plain numeric --mm keys: range, and the error line saying what is accepted. */
-enum mm_num_field { MM_F_COLD, MM_F_REFAULT, MM_F_PERIOD, MM_F_THRESHOLD };
+enum mm_num_field { MM_F_COLD, MM_F_REFAULT, MM_F_PERIOD, MM_F_THRESHOLD, MM_F_UFFD };
 static const struct {
 	const char *key;
 	double lo, hi;
@@ -136,6 +136,8 @@ static const struct {
 	  "(default 1000)" },
 	{ "threshold", 256, MM_STORE_PAGE, MM_F_THRESHOLD, "--mm threshold=%s: use the largest compressed "
 	  "size kept, 256 to 4096 bytes (default 3072)" },
+	{ "uffd-chunks", 1, 1 << 20, MM_F_UFFD, "--mm uffd-chunks=%s: use a number of 2 MiB chunks from 1 to "
+	  "1048576 (default 16384; each may take two of vm.max_map_count's mappings, so raise that with it)" },
 };
 
 static void mm_num_store(struct mm_opts *o, enum mm_num_field f, double d)
@@ -145,6 +147,7 @@ static void mm_num_store(struct mm_opts *o, enum mm_num_field f, double d)
 	case MM_F_REFAULT: o->max_refault_rate = d; break;
 	case MM_F_PERIOD: o->scan_period_ms = (unsigned)d; break;
 	case MM_F_THRESHOLD: o->max_csize = (uint32_t)d; break;
+	case MM_F_UFFD: o->uffd_chunks = (uint32_t)d; break;
 	}
 }
 
@@ -197,7 +200,8 @@ static int mm_parse_one(struct mm_opts *o, const char *key, const char *val, int
 	for (size_t i = 0; i < ARRAY_SIZE(mm_num_keys); i++) {
 		if (strcmp(key, mm_num_keys[i].key))
 			continue;
-		if (opts_double(val, mm_num_keys[i].lo, mm_num_keys[i].hi, &d)) {
+		if (opts_double(val, mm_num_keys[i].lo, mm_num_keys[i].hi, &d) ||
+		    (mm_num_keys[i].field == MM_F_UFFD && d != (uint32_t)d)) {
 			snprintf(err, errlen, mm_num_keys[i].accepted, val);
 			return -EINVAL;
 		}
@@ -224,6 +228,7 @@ static int mm_parse_opts(const char *opts, struct mm_opts *o, char *err, size_t 
 	o->max_refault_rate = 100;
 	o->scan_period_ms = 1000;
 	o->max_csize = MM_STORE_PAGE * 3 / 4;
+	o->uffd_chunks = MM_UFFD_MAX_CHUNKS;
 	o->policy = &mm_policy_clock;
 	if (!opts)
 		return 0;

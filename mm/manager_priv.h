@@ -21,8 +21,8 @@
 #include "vmm/lib/log.h"
 #include "vmm/lib/stop.h"
 
-/* Registered chunks at most: each may split a VMA in two, and
- * vm.max_map_count is 65530 for the whole process. */
+/* Registered chunks at most by default (--mm uffd-chunks): each may split
+ * a VMA in two, and vm.max_map_count is 65530 for the whole process. */
 #define MM_UFFD_MAX_CHUNKS 16384
 /* Passes an incompressible page is left alone. */
 #define MM_SKIP_PASSES 32
@@ -36,6 +36,7 @@ struct mm_opts {
 	unsigned scan_period_ms;
 	uint32_t max_csize;
 	uint64_t store_max;     /* --mm store-max: compressed bytes held at most, 0 unbounded */
+	uint32_t uffd_chunks;   /* --mm uffd-chunks: chunks registered with userfaultfd at most */
 	const struct mm_policy_ops *policy;
 };
 

@@ -84,6 +84,7 @@ void mmgr_query(struct mm_manager *m, json_t *obj)
 	mm_set_u64(obj, "huge-kept-unverified", atomic_load(&m->huge_kept_unverified));
 	mm_set_u64(obj, "restore-buffer-releases", atomic_load(&m->restore_buf_releases));
 	mm_set_u64(obj, "uffd-cap-hits", atomic_load(&m->reg_cap_hits));
+	mm_set_u64(obj, "uffd-max-chunks", m->o.uffd_chunks);
 	mm_set_u64(obj, "uffd-registrations", atomic_load(&m->registrations));
 	mm_set_u64(obj, "uffd-unregistrations", atomic_load(&m->unregistrations));
 	mm_set_u64(obj, "uffd-wp-faults", atomic_load(&m->wp_faults));

@@ -123,7 +123,7 @@ int mm_uffd_register(struct mm_manager *m, uint64_t chunk)
 
 	if (ch->registered)
 		return 0;
-	if (atomic_load(&m->nr_registered) >= MM_UFFD_MAX_CHUNKS) {
+	if (atomic_load(&m->nr_registered) >= m->o.uffd_chunks) {
 		atomic_fetch_add(&m->reg_cap_hits, 1);
 		return -ENOSPC;
 	}

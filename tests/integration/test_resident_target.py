@@ -85,6 +85,30 @@ def test_store_max_bounds_the_store_guest_intact():
     print("  store-max 4M: %d bytes held, %d refusals" % (st["compressed-bytes"], st["store-full-refusals"]))
 
 
+def test_uffd_chunk_cap_keeps_the_rest_resident_guest_intact():
+    """--mm uffd-chunks: no more 2 MiB chunks are registered with
+    userfaultfd than that; a reclaim wanting more evicts within those
+    chunks only, counts every refusal in uffd-cap-hits, and the guest reads
+    back every byte (the same path as the default 16384 on a guest of more
+    than 32 GiB)."""
+    args = ["--mem", "256M", "--mem-backing", "anon", "--mm", "cold-age=3600,scan-period=200,uffd-chunks=4"]
+    with lib.start_vm(args, append="workload=wss size=128M hot=8M verify=2 duration=8") as vm:
+        vm.wait_for(r"^wss: t=1 ", 120)
+        q = vm.qmp()
+        q.cmd("mm-reclaim", bytes=96 * MiB)
+        st = q.cmd("query-memory-manager")
+        assert st["uffd-max-chunks"] == 4, st
+        assert st["uffd-registered-chunks"] <= 4, st
+        assert st["uffd-cap-hits"] > 0, st
+        # at most 4 chunks of pages are evicted, so nearly all of the 128 MiB stays
+        assert st["host-resident"] > 128 * MiB - 4 * 2 * MiB, st
+        status, out = vm.wait(timeout=120)
+    assert status == 0 and "wss: ok" in out and "mismatch " not in out, out[-2000:]
+    print("  uffd-chunks=4: %d registered, %d cap hits" % (st["uffd-registered-chunks"], st["uffd-cap-hits"]))
+    r = lib.run_vm(["--mem", "64M", "--mm", "uffd-chunks=0"], append="workload=idle")
+    assert r[0] == 65 and "uffd-chunks=0" in r[2] and "vm.max_map_count" in r[2], r
+
+
 def test_compression_switched_off_and_on_at_run_time():
     args = ["--mem", "256M", "--mm", "cold-age=3600,scan-period=200"]
     with lib.start_vm(args, append="workload=wss size=96M hot=4M verify=2 duration=8") as vm:

@@ -624,6 +624,65 @@ static void check_async_ordering(const char *path)
 	client_free(b);
 }
 
+/*
+ * The published limit (README, QMP limits): while the main loop is stalled,
+ * 4096 events wait for it; older ones are dropped, and the log says how
+ * many once it runs again. The client gets the newest 4096 in order.
+ */
+#define EVENT_QUEUE 4096
+#define EVENT_FLOOD (EVENT_QUEUE + 904)
+
+static void check_event_queue_bound(const char *path, struct line_reader *r)
+{
+	struct line_reader *blk = client(path);
+	FILE *log = tmpfile();
+	int saved = dup(2), first = -1, last = -1, got = 0;
+	char text[4096] = "";
+	json_t *msg;
+
+	assert_non_null(log);
+	gate_reset(loop_tid);
+	send_str(blk->fd, "{\"execute\": \"x-block\", \"id\": 11}\n");
+	gate_wait_entered(1);               /* the main loop is inside x-block now */
+	fflush(stderr);
+	assert_true(dup2(fileno(log), 2) == 2);
+	for (int i = 0; i < EVENT_FLOOD; i++)
+		qmp_emit_event(ev_vm.qmp_reg, "X_FLOOD", json_pack("{s:i}", "seq", i));
+	gate_open();
+	for (;;) {
+		msg = read_msg(blk);
+		assert_non_null(msg);
+		bool done = msg_id(msg) == 11;
+		json_decref(msg);
+		if (done)
+			break;
+	}
+	while (got < EVENT_QUEUE) {
+		msg = read_msg(r);
+		assert_non_null(msg);
+		assert_string_equal(json_string_value(json_object_get(msg, "event")), "X_FLOOD");
+		int seq = (int)json_integer_value(json_object_get(json_object_get(msg, "data"), "seq"));
+		if (first < 0)
+			first = seq;
+		else
+			assert_int_equal(seq, last + 1);
+		last = seq;
+		got++;
+		json_decref(msg);
+	}
+	assert_false(has_data(r, 100));     /* nothing beyond the 4096 */
+	fflush(stderr);
+	assert_true(dup2(saved, 2) == 2);
+	close(saved);
+	rewind(log);
+	text[fread(text, 1, sizeof(text) - 1, log)] = 0;
+	fclose(log);
+	assert_int_equal(first, EVENT_FLOOD - EVENT_QUEUE);
+	assert_int_equal(last, EVENT_FLOOD - 1);
+	assert_non_null(strstr(text, "qmp: 904 events dropped: the main loop fell behind"));
+	client_free(blk);
+}
+
 static void *open_gate_later(void *arg)
 {
 	usleep(200 * 1000);
@@ -643,6 +702,8 @@ static void test_server(void **state)
 	assert_int_equal(qmp_register(ev_vm.qmp_reg, "x-add", x_add, &cnt), 0);
 	assert_int_equal(qmp_register(ev_vm.qmp_reg, "x-not-active", x_not_active, NULL), 0);
 	assert_int_equal(qmp_register_worker(ev_vm.qmp_reg, "x-gate", x_gate, NULL), 0);
+	/* the same gate on the main thread: it stalls the loop */
+	assert_int_equal(qmp_register(ev_vm.qmp_reg, "x-block", x_gate, NULL), 0);
 	assert_int_equal(qmp_register_async(ev_vm.qmp_reg, "x-later", x_later, NULL), 0);
 	assert_int_equal(qmp_server_create(&ev_vm, path, err, sizeof(err)), 0);
 	assert_non_null(ev_vm.qmp);
@@ -682,6 +743,8 @@ static void test_server(void **state)
 	}
 	for (int i = 0; i < EMITTERS; i++)
 		pthread_join(t[i], NULL);
+
+	check_event_queue_bound(path, r);
 
 	/* a command in flight when quit stops the loop still gets its reply at teardown */
 	struct line_reader *slow = client(path);
