@@ -16,6 +16,7 @@ pressure step, mismatches) and draws PNG plots into build/overcommit/.
 
   python3 bench/overcommit.py [--vms 4] [--mem 1G] [--duration 90] [--verify 45]
                               [--policies nolimit,none,mom,minivmm] [--quick]
+  python3 bench/overcommit.py --replot   # table and plots again from the last run
 
 A VM killed by the cgroup's OOM killer is reported loudly in the table and
 on stderr, never silently.
@@ -117,6 +118,7 @@ def run_policy(policy, a, run_dir):
                                      "--control", "unix:" + os.path.join(rd, "memd.sock")] + ksm,
                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(rd, "memd.err"), "w"))
         t0 = time.time()
+        series["t0"] = t0
 
         def sample_for(seconds):
             end = time.time() + seconds
@@ -208,6 +210,47 @@ def throughput(r):
     return sum(sum(o) for o in r["ops"])
 
 
+def samples(r):
+    """The daemon's per-second samples: (seconds since the bench's start, [VM figures])."""
+    out = []
+    for e in r.get("timeline", []):
+        if e.get("type") != "sample":
+            continue
+        # runs before t0 was kept: the daemon started just before the first VM
+        t = e["time"] - r["series"]["t0"] if "t0" in r["series"] else e["t"]
+        out.append((t, e.get("vms", [])))
+    return out
+
+
+SAVED = ("balloon", "reported", "zero", "shared", "compressed")
+
+
+def savings(r):
+    """Mean MiB saved per kind over the daemon's samples, all VMs together (None without a daemon)."""
+    ss = samples(r)
+    if not ss:
+        return None
+    tot = dict.fromkeys(SAVED, 0)
+    for _, vms in ss:
+        for v in vms:
+            if v.get("ram") and v.get("balloon-actual") is not None:
+                tot["balloon"] += v["ram"] - v["balloon-actual"]
+            for k in SAVED[1:]:
+                tot[k] += (v.get("saved") or {}).get(k) or 0
+    return {k: tot[k] / len(ss) / MiB for k in SAVED}
+
+
+def guest_ooms(r):
+    """OOM kills the guests themselves reported (virtio-balloon stats), summed over VMs."""
+    worst = {}
+    for _, vms in samples(r):
+        for v in vms:
+            n = (v.get("guest-stats") or {}).get("oom-kills")
+            if n is not None:
+                worst[v["name"]] = max(worst.get(v["name"], 0), n)
+    return sum(worst.values()) if worst else None
+
+
 def table(results):
     ref = next((r for r in results if r["policy"] == "nolimit"), None)
     print("\n%-9s %8s %10s %10s %10s %8s %9s %10s %s" % (
@@ -216,11 +259,22 @@ def table(results):
         ratio = throughput(r) / throughput(ref) if ref and throughput(ref) else float("nan")
         print("%-9s %7.2f:1 %9.2fx %10d %10d %8d %9s %10d %s" % (
             r["policy"], 2.0 if r["policy"] != "nolimit" else 0, ratio, r["peak"] >> 20, int(r["mean"]) >> 20,
-            r["oom"], "%.1f" % r["under_after_step"] if r["under_after_step"] is not None else "-",
+            r["oom"], "%.1f" % r["under_after_step"] if r["under_after_step"] is not None and r["policy"] != "nolimit"
+            else "-",
             r["mismatches"], ", ".join(r["failed"])))
         if r["oom"] or r["failed"]:
             print("overcommit: %s: %d OOM kill(s), failures: %s" % (r["policy"], r["oom"], r["failed"]),
                   file=sys.stderr)
+    print("\n%-9s %s %10s   mean MiB saved: %s" % ("policy", " ".join("%6s" % ("vm%d" % i) for i in range(
+        len(results[0]["ops"]))), "guest OOM", " ".join("%10s" % k for k in SAVED)))
+    for r in results:
+        per = []
+        for i, o in enumerate(r["ops"]):
+            base = sum(ref["ops"][i]) if ref and i < len(ref["ops"]) else 0
+            per.append("%5.2fx" % (sum(o) / base) if base else "     -")
+        sv, go = savings(r), guest_ooms(r)
+        print("%-9s %s %10s   %s" % (r["policy"], " ".join(per), "-" if go is None else go,
+                                     " ".join("%10.0f" % sv[k] for k in SAVED) if sv else "(no daemon)"))
 
 
 def plots(results, a):
@@ -255,7 +309,29 @@ def plots(results, a):
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(OUT, "throughput.png"))
-    print("plots: %s/memory.png, %s/throughput.png" % (OUT, OUT))
+    managed = [r for r in results if samples(r)]
+    if managed:
+        fig, axes = plt.subplots(len(managed), 1, figsize=(9, 2.6 * len(managed) + 0.6), sharex=True,
+                                 squeeze=False)
+        for ax, r in zip(axes[:, 0], managed):
+            ss = samples(r)
+            for i in range(len(r["ops"])):
+                name, color = "vm%d" % i, "C%d" % i
+
+                def fig_of(key, ss=ss, name=name):
+                    pts = [(t, v.get(key)) for t, vms in ss for v in vms if v["name"] == name]
+                    return [t for t, _ in pts], [x / MiB if x is not None else float("nan") for _, x in pts]
+                ax.plot(*fig_of("resident"), color=color, label=name + " resident")
+                ax.plot(*fig_of("balloon-actual"), color=color, linestyle="--", linewidth=0.9)
+                ax.plot(*fig_of("resident-target"), color=color, linestyle=":", linewidth=1.2)
+            ax.set_title("%s: resident (solid), balloon actual (dashed), resident target (dotted)"
+                         % r["policy"], fontsize=9)
+            ax.set_ylabel("MiB")
+        axes[0, 0].legend(fontsize=7, ncol=len(managed[0]["ops"]))
+        axes[-1, 0].set_xlabel("seconds since the first VM started")
+        fig.tight_layout()
+        fig.savefig(os.path.join(OUT, "vms.png"))
+    print("plots: %s/memory.png, %s/throughput.png, %s/vms.png" % (OUT, OUT, OUT))
 
 
 def main():
@@ -269,11 +345,22 @@ def main():
     ap.add_argument("--verify", type=int, default=45, help="seconds between full re-verifications in each guest")
     ap.add_argument("--backing", default="memfd", help="guest RAM backing of the VMs (memfd)")
     ap.add_argument("--quick", action="store_true", help="2 VMs of 768M for 40 s")
+    ap.add_argument("--replot", action="store_true", help="no run: the table and plots of the last run again")
     a = ap.parse_args()
     if a.quick:
         a.vms, a.mem, a.duration, a.step = 2, size("768M"), 40, 15
     os.makedirs(OUT, exist_ok=True)
     run_dir = os.path.join(OUT, "run")
+    if a.replot:
+        with open(os.path.join(OUT, "results.json")) as f:
+            results = json.load(f)
+        for r in results:
+            with contextlib.suppress(OSError), open(os.path.join(run_dir, r["policy"], "timeline.jsonl")) as f:
+                r["timeline"] = [json.loads(line) for line in f if line.strip()]
+        a.vms = len(results[0]["ops"])
+        table(results)
+        plots(results, a)
+        return
     shutil.rmtree(run_dir, ignore_errors=True)
     results = []
     for p in a.policies.split(","):
