@@ -785,6 +785,52 @@ static void test_server(void **state)
 	loop_free(ev_vm.loop);
 }
 
+/*
+ * A syntax error from a client that is already gone: the error reply's send
+ * fails and closes the client, and parsing must stop there (fuzz_qmp found
+ * the parser resuming in the freed client's buffer; the input is in
+ * tests/fuzz/regressions/). The loop runs in this thread, so the client is
+ * closed before the server reads a byte.
+ */
+static void test_parse_error_to_a_client_gone(void **state)
+{
+	struct vm v = { 0 };
+	char path[64], err[256] = "";
+	static const char bad[] = "{\"istt\n{\"execute\": \"qmp_capabilities\"}\n{\"exe\\u\n{";
+
+	snprintf(path, sizeof(path), "/tmp/minivmm-test-qmp-gone-%d.sock", (int)getpid());
+	v.loop = loop_new();
+	v.mem.ram_size = 64 << 20;
+	assert_non_null(v.loop);
+	assert_int_equal(machine_qmp_init(&v, err, sizeof(err)), 0);
+	assert_int_equal(qmp_server_create(&v, path, err, sizeof(err)), 0);
+	for (int round = 0; round < 3; round++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		strcpy(sa.sun_path, path);
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		loop_run_once(v.loop, 100);             /* accepted, greeted */
+		send_str(fd, bad);
+		close(fd);                              /* gone before its input is read */
+		for (int i = 0; i < 5; i++)
+			loop_run_once(v.loop, 20);
+	}
+	/* the server still serves */
+	pthread_t lt;
+	assert_int_equal(pthread_create(&lt, NULL, loop_thread, v.loop), 0);
+	struct line_reader *r = client(path);
+	send_str(r->fd, "{\"execute\": \"quit\", \"id\": 1}\n");
+	json_t *msg = read_msg(r);
+	assert_int_equal(msg_id(msg), 1);
+	json_decref(msg);
+	pthread_join(lt, NULL);
+	qmp_server_destroy(&v);
+	client_free(r);
+	machine_qmp_fini(&v);
+	loop_free(v.loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +840,7 @@ int main(void)
 		cmocka_unit_test(test_qom_router),
 		cmocka_unit_test(test_async_in_process),
 		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_parse_error_to_a_client_gone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

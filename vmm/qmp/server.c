@@ -385,6 +385,8 @@ static bool qmp_client_parse(struct qmp_client *c)
 		snprintf(desc, sizeof(desc), "JSON parse error, %s", jerr.text);
 		log_debug("qmp", "client %u: %s", c->serial, desc);
 		alive = qmp_send_error(c, "GenericError", desc, NULL);
+		if (!alive)
+			break;  /* the send closed the client: c is freed */
 		/* resume past the error; never on the same byte, which could loop */
 		size_t skip = used ? used : 1;
 		const char *brace = memchr(c->in + off + skip, '{', avail - skip);
