@@ -550,17 +550,23 @@ static void test_pressure_takes_idle_pages_unpaced(void **state)
 	fx_free(f);
 }
 
+/* VM 0 held at a 2 GiB resident target with nothing idle; VM 1 with 1 GiB idle of 3 GiB. */
+static void held_and_idle(struct fx *f)
+{
+	vm_set(f, 0, 4 * GiB, 4 * GiB, 2 * GiB);
+	vm_set(f, 1, 4 * GiB, 4 * GiB, 2 * GiB);
+	vm_idle(f, 0, 2 * GiB, 0, 0);
+	vm_idle(f, 1, 3 * GiB, 1 * GiB, 1 * GiB);
+	f->vm[0].resident_target = 2 * GiB;
+}
+
 static void test_pressured_guest_rebalanced_under_same_budget(void **state)
 {
 	struct fx *f = fx_new("minivmm");
 
 	/* pressure: VM 0 is held at a resident target it refaults against */
 	room_pct(f, 1);
-	vm_set(f, 0, 4 * GiB, 4 * GiB, 2 * GiB);
-	vm_set(f, 1, 4 * GiB, 4 * GiB, 2 * GiB);
-	vm_idle(f, 0, 2 * GiB, 0, 0);
-	vm_idle(f, 1, 3 * GiB, 1 * GiB, 1 * GiB);
-	f->vm[0].resident_target = 2 * GiB;
+	held_and_idle(f);
 	f->vm[0].refault_rate = 5000;
 	assert_int_equal(tick_at(f, 1000), 0);
 	assert_true(f->out.state >= MEMD_PRESSURE);
@@ -588,11 +594,7 @@ static void test_refaulting_guest_grows_until_over_the_budget(void **state)
 	struct fx *f = fx_new("minivmm");
 
 	room_pct(f, 40);
-	vm_set(f, 0, 4 * GiB, 4 * GiB, 2 * GiB);
-	vm_set(f, 1, 4 * GiB, 4 * GiB, 2 * GiB);
-	vm_idle(f, 0, 2 * GiB, 0, 0);
-	vm_idle(f, 1, 3 * GiB, 1 * GiB, 1 * GiB);
-	f->vm[0].resident_target = 2 * GiB;
+	held_and_idle(f);
 	assert_int_equal(tick_at(f, 0), 0);
 	room_pct(f, 25);                /* 1.5 GiB in 0.5 s: over the budget 2 s ahead */
 	f->vm[0].refault_rate = 20000;
