@@ -247,6 +247,12 @@ static enum memd_state level(const struct memd_config *cfg, const struct memd_ho
 	return MEMD_OK;
 }
 
+bool memd_critical_now(const struct memd_config *cfg, const struct memd_host_in *h,
+		       const struct memd_room *r)
+{
+	return level(cfg, h, r, false) == MEMD_CRITICAL;
+}
+
 void memd_classify(struct memd_hyst *hy, const struct memd_config *cfg, const struct memd_host_in *h,
 		   const struct memd_room *r, char *why, size_t len)
 {

@@ -567,7 +567,7 @@ static void mv_tick(void *st, const struct memd_config *cfg, const struct memd_i
 	 * and the squeeze that follows make it refault more: a loop measured
 	 * with 24% of the budget free.
 	 */
-	over = critical && (r.room < 0 || h->psi_full_avg10 >= cfg->psi_full_critical);
+	over = critical && memd_critical_now(cfg, h, &r);
 	memd_slots_match(&s->slots, in, slot, fresh);
 	for (size_t i = 0; i < in->nvm; i++) {
 		struct mv_cur *c = &cur[i];

@@ -54,6 +54,10 @@ void memd_room_of(const struct memd_host_in *h, struct memd_room *r);
 /* Worse states are entered at once; a calmer one, one level at a time, after calm_ms with margins. */
 void memd_classify(struct memd_hyst *hy, const struct memd_config *cfg, const struct memd_host_in *h,
 		   const struct memd_room *r, char *why, size_t len);
+/* Critical on the figures of now alone (over the budget, or PSI full at its
+ * critical level): no lookahead, no hysteresis. */
+bool memd_critical_now(const struct memd_config *cfg, const struct memd_host_in *h,
+		       const struct memd_room *r);
 
 /* Appends to a why string, truncating (never overflowing). */
 void memd_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
