@@ -126,18 +126,19 @@ enum mm_num_field { MM_F_COLD, MM_F_REFAULT, MM_F_PERIOD, MM_F_THRESHOLD, MM_F_U
 static const struct {
 	const char *key;
 	double lo, hi;
+	bool whole;              /* a count: a fraction is refused, not truncated */
 	enum mm_num_field field;
 	const char *accepted;    /* with "%s" for the value */
 } mm_num_keys[] = {
-	{ "cold-age", 0, 86400, MM_F_COLD, "--mm cold-age=%s: use seconds from 0 to 86400 (default 30)" },
-	{ "max-refault-rate", 0, 1e9, MM_F_REFAULT, "--mm max-refault-rate=%s: use refaults per second >= 0 "
-	  "(0 turns the adaptive controller off; default 100)" },
-	{ "scan-period", 10, 60000, MM_F_PERIOD, "--mm scan-period=%s: use milliseconds from 10 to 60000 "
-	  "(default 1000)" },
-	{ "threshold", 256, MM_STORE_PAGE, MM_F_THRESHOLD, "--mm threshold=%s: use the largest compressed "
-	  "size kept, 256 to 4096 bytes (default 3072)" },
-	{ "uffd-chunks", 1, 1 << 20, MM_F_UFFD, "--mm uffd-chunks=%s: use a number of 2 MiB chunks from 1 to "
-	  "1048576 (default 16384; each may take two of vm.max_map_count's mappings, so raise that with it)" },
+	{ "cold-age", 0, 86400, false, MM_F_COLD, "--mm cold-age=%s: use seconds from 0 to 86400 (default 30)" },
+	{ "max-refault-rate", 0, 1e9, false, MM_F_REFAULT, "--mm max-refault-rate=%s: use refaults per second "
+	  ">= 0 (0 turns the adaptive controller off; default 100)" },
+	{ "scan-period", 10, 60000, true, MM_F_PERIOD, "--mm scan-period=%s: use whole milliseconds from 10 to "
+	  "60000 (default 1000)" },
+	{ "threshold", 256, MM_STORE_PAGE, true, MM_F_THRESHOLD, "--mm threshold=%s: use the largest "
+	  "compressed size kept, 256 to 4096 bytes (default 3072)" },
+	{ "uffd-chunks", 1, 1 << 20, true, MM_F_UFFD, "--mm uffd-chunks=%s: use a number of 2 MiB chunks from "
+	  "1 to 1048576 (default 16384; each may take two of vm.max_map_count's mappings, so raise that with it)" },
 };
 
 static void mm_num_store(struct mm_opts *o, enum mm_num_field f, double d)
@@ -201,7 +202,7 @@ static int mm_parse_one(struct mm_opts *o, const char *key, const char *val, int
 		if (strcmp(key, mm_num_keys[i].key))
 			continue;
 		if (opts_double(val, mm_num_keys[i].lo, mm_num_keys[i].hi, &d) ||
-		    (mm_num_keys[i].field == MM_F_UFFD && d != (uint32_t)d)) {
+		    (mm_num_keys[i].whole && d != (uint32_t)d)) {
 			snprintf(err, errlen, mm_num_keys[i].accepted, val);
 			return -EINVAL;
 		}

@@ -534,6 +534,13 @@ static void test_options(void **state)
 	assert_null(vm.mgr);
 	assert_int_equal(tvm_mgr_create(&vm, "zstd-level=99", err, sizeof(err)), -EINVAL);
 	assert_int_equal(tvm_mgr_create(&vm, "cold-age=-1", err, sizeof(err)), -EINVAL);
+	/* counts are refused with a fraction, not truncated; seconds may have one */
+	assert_int_equal(tvm_mgr_create(&vm, "scan-period=100.5", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "whole milliseconds"));
+	assert_int_equal(tvm_mgr_create(&vm, "threshold=300.5", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "uffd-chunks=2.5", err, sizeof(err)), -EINVAL);
+	assert_int_equal(tvm_mgr_create(&vm, "cold-age=0.5", err, sizeof(err)), 0);
+	tvm_mgr_destroy(&vm);
 	assert_int_equal(tvm_mgr_create(&vm, "bogus=1", err, sizeof(err)), -EINVAL);
 	assert_int_equal(tvm_mgr_create(&vm, "zero", err, sizeof(err)), -EINVAL);
 	/* no --mm: reclaim off, balloon tracking on */
