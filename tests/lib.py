@@ -49,6 +49,19 @@ class Skip(Exception):
     """The test cannot run on this machine; the message says why."""
 
 
+# What minivmm says when the machine has no KVM at all (vmm/kvm/kvm.c). A test
+# that needs a VM is skipped there, not failed: nothing it checks could run.
+KVM_MISSING = "/dev/kvm does not exist"
+NO_KVM_REASON = ("this machine has no /dev/kvm (its kernel has no usable KVM), and the test "
+                 "needs a VM")
+
+
+def skip_if_no_kvm(text):
+    """Raises Skip when minivmm could not start for want of /dev/kvm."""
+    if KVM_MISSING in text and not os.path.exists("/dev/kvm"):
+        raise Skip(NO_KVM_REASON)
+
+
 def env():
     e = dict(os.environ)
     e.update(SAN_ENV)
@@ -62,6 +75,8 @@ def run_vm(args, append=None, timeout=120, image=None):
         cmd += ["--append", append]
     cmd.append(image or GUEST)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+    if p.returncode != 0:
+        skip_if_no_kvm(p.stderr)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -129,6 +144,7 @@ class Vm:
             deadline = time.time() + 30
             while not os.path.exists(self.qmp_path):
                 if self.proc.poll() is not None or time.time() > deadline:
+                    skip_if_no_kvm(self.stderr())
                     raise AssertionError("VM did not open its QMP socket: %s\n%s"
                                          % (self.stderr(), self.stdout()[-2000:]))
                 time.sleep(0.02)
@@ -157,6 +173,7 @@ class Vm:
                 m = rx.search(self.stdout())
                 if m:
                     return m
+                skip_if_no_kvm(self.stderr())
                 raise AssertionError("VM exited (status %s) before printing /%s/:\n%s\n%s"
                                      % (self.proc.returncode, pattern, self.stdout()[-3000:],
                                         self.stderr()[-3000:]))
@@ -179,6 +196,8 @@ class Vm:
         self._out.close()
         self._err.close()
         check_sanitizers(self.stderr())
+        if self.status != 0:
+            skip_if_no_kvm(self.stderr())
         return self.status, self.stdout()
 
     def kill(self):

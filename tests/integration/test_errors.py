@@ -6,7 +6,7 @@ import shutil
 import struct
 import subprocess
 
-from lib import GUEST, MINIVMM, Skip, check_sanitizers, env, hugepage_dir, mkdtemp, run_vm
+from lib import GUEST, MINIVMM, NO_KVM_REASON, Skip, check_sanitizers, env, hugepage_dir, mkdtemp, run_vm
 
 
 def expect_error(args, pattern, image=None, append=None, code=None):
@@ -67,6 +67,8 @@ def test_unreadable_image_as_unprivileged_user():
 def test_kvm_not_permitted():
     if os.getuid() != 0 or not shutil.which("setpriv"):
         raise Skip("needs root and setpriv to run as another user")
+    if not os.path.exists("/dev/kvm"):
+        raise Skip(NO_KVM_REASON)
     if os.stat("/dev/kvm").st_mode & 0o006:
         raise Skip("/dev/kvm is world-accessible here")
     p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
