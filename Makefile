@@ -8,7 +8,8 @@
 #   make tsan     ThreadSanitizer build in build/tsan/: the library, the threaded
 #                 unit tests and minivmm (make test builds and runs it too)
 #   make fuzz     libFuzzer targets (clang, ASan + UBSan) in build/fuzz/, each run
-#                 for FUZZ_SECONDS (default 60) on its corpus; a summary line each
+#                 for FUZZ_SECONDS (default 60) on its corpus; a summary line each;
+#                 FUZZ_TARGETS="fuzz_virtio fuzz_qmp" runs only those
 
 CC       ?= gcc
 B        := build
@@ -163,9 +164,14 @@ test: deps
 
 # Every target in turn for FUZZ_SECONDS on its corpus (new inputs go to
 # build/fuzz/work/, the checked-in corpus is only read); one summary line each.
+FUZZ_TARGETS ?= $(notdir $(FUZZBIN))
+FUZZ_UNKNOWN := $(filter-out $(notdir $(FUZZBIN)),$(FUZZ_TARGETS))
 fuzz: deps
-	@$(MAKE) --no-print-directory fuzz-build
-	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZBIN)
+	@if [ -n "$(strip $(FUZZ_UNKNOWN))" ]; then \
+		echo "make fuzz: no fuzz target '$(strip $(FUZZ_UNKNOWN))' (FUZZ_TARGETS takes any of: $(notdir $(FUZZBIN)))" >&2; \
+		exit 2; fi
+	@$(MAKE) --no-print-directory $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(TOOLBIN)
