@@ -327,9 +327,16 @@ def test_memd_control_socket_hostile_input():
         r = q.cmd_raw("set-budget", bytes="lots")
         assert r["error"]["class"] == "GenericError" and "bytes" in r["error"]["desc"], r
         assert q.cmd("query-host")["policy"] == "none"
+        # what a client changes is said on stderr (the fuzz target silences
+        # these lines through the shared log level; the daemon must not)
+        q.cmd("set-budget", bytes=512 << 20)
+        q.cmd("set-policy", policy="mom")
+        q.cmd("set-policy", policy="none")
         q.close()
         assert d.host()["policy"] == "none"
         d.stop()
+        err = d.stderr()
+        assert "minivmm-memd: budget set to 512 MiB" in err and "minivmm-memd: policy set to mom" in err, err
 
 
 def test_memd_startup_errors():
