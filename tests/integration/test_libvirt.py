@@ -144,20 +144,22 @@ def test_libvirt_domains_ballooned_to_budget_and_given_back():
             # memd-a fills 240 MiB again, more than it has free: it shows pressure. The budget
             # stays as it is: memory for memd-a comes from memd-b, which has free memory.
             low = got["memd-a"][0]
+            # counted before the refill: the daemon may act in the very tick it
+            # sees the pressure, before this test sees it (or the console line)
+            n_dec = len(d.records("decision"))
+            b_before = d.vms()["memd-b"]["balloon-target"]
             wait_console(cons["memd-a"], r"^guest: refilled", 120, "'guest: refilled' from memd-a")
             t_refill = time.time()
             d.wait(lambda: d.vms()["memd-a"].get("pressured"), "memd-a under pressure after refilling",
                    timeout=30, step=0.5)
             print("memd-a under pressure %.1f s after its guest refilled: %s"
                   % (time.time() - t_refill, d.vms()["memd-a"]["why"]))
-            n_dec = len(d.records("decision"))
-            b_before = d.vms()["memd-b"]["balloon-target"]
             t_press = time.time()
             v = d.wait(lambda: (lambda x: x if x["memd-a"]["balloon-target"] >= low + 32 * MiB else None)(d.vms()),
                        "memd-a given memory back under the same budget", timeout=45, step=0.5)
             assert d.host()["budget"] == budget, d.host()
-            grow = [r for r in d.records("decision")[n_dec:] if "deflated" in r["why"]]
-            assert grow and grow[0]["vm"] == "memd-a" and "guest under pressure" in grow[0]["why"], grow[:4]
+            grow = [r for r in d.records("decision")[n_dec:] if r["vm"] == "memd-a" and "deflated" in r["why"]]
+            assert grow and "guest under pressure" in grow[0]["why"], grow[:4]
             took = [r for r in d.records("decision")[n_dec:] if r["vm"] == "memd-b" and "balloon target" in r["why"]]
             assert took and v["memd-b"]["balloon-target"] < b_before, (b_before, v["memd-b"], took[:3])
             print("memd-a given back %d -> %d MiB %.1f s after its pressure showed, memd-b %d -> %d MiB, "
